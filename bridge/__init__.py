@@ -1,0 +1,1 @@
+"""Relay of Pulse AMQP deliveries onto Kafka topics, acked only after Kafka stores them."""
