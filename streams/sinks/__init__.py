@@ -1,0 +1,1 @@
+"""Sinks that store accepted records: the database and the dead-letter topic."""
