@@ -1,0 +1,37 @@
+# Developer and CI entry points. `make test` and `make run` start the local stack first.
+
+# Python used to create the virtualenv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := $(PY) -m stack
+# Extra arguments for pytest, for example PYTEST_ARGS='-m "not integration" -x'.
+PYTEST_ARGS ?=
+
+.PHONY: install stack-up stack-down stack-status test run
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# The stamp file makes a repeated `make install` free until pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+install: $(VENV)/.installed
+
+stack-up: install
+	$(STACK) up
+
+# Needs only the virtualenv, so it also works after a failed install.
+stack-down: | $(PY)
+	$(STACK) down
+
+stack-status: | $(PY)
+	$(STACK) status
+
+test: install stack-up
+	eval "$$($(STACK) env)" && $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+run: install stack-up
+	eval "$$($(STACK) env)" && $(PY) -m streams.main_job
