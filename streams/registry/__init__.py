@@ -1,0 +1,1 @@
+"""Repository registry: names, URLs and branch rules of the repositories ingested."""

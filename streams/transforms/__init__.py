@@ -1,0 +1,1 @@
+"""Pure functions from decoded Pulse messages to push and job records."""

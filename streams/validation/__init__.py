@@ -1,0 +1,1 @@
+"""Compiled JSON Schema validators with structured error detail."""
