@@ -33,5 +33,9 @@ stack-status: | $(PY)
 test: install stack-up
 	eval "$$($(STACK) env)" && $(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# The main job keeps its embedded SQLite database unless DATABASE_URL was set before `make run`.
 run: install stack-up
-	eval "$$($(STACK) env)" && $(PY) -m streams.main_job
+	user_database_url="$${DATABASE_URL-}"; \
+	eval "$$($(STACK) env)" && \
+	if [ -n "$$user_database_url" ]; then export DATABASE_URL="$$user_database_url"; else unset DATABASE_URL; fi && \
+	$(PY) -m streams.main_job

@@ -1,0 +1,138 @@
+"""Per-event failure policy: bad events go to the dead-letter topic, infrastructure faults block."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import Any
+
+from streams.agents.retry import Backoff
+from streams.agents.source import SourceEvent
+from streams.errors import RejectedMessage, RetriableError
+from streams.sinks.deadletter import DeadLetterSink
+
+logger = logging.getLogger(__name__)
+
+EventHandler = Callable[[SourceEvent], Awaitable[None]]
+
+
+async def handle_event(
+    source: SourceEvent,
+    stage: str,
+    handler: EventHandler,
+    dead_letters: DeadLetterSink,
+    backoff: Backoff,
+) -> bool:
+    """Run ``handler`` on one event; return True when it succeeded, False when dead-lettered.
+
+    A RejectedMessage or any other exception (a poison message) sends the event to the
+    dead-letter topic. A RetriableError that escapes the handler reruns the whole handler
+    after a backoff, so handlers must be idempotent. Only cancellation ends the call
+    without a result, which leaves the event unacknowledged.
+    """
+    attempt = 0
+    while True:
+        try:
+            await handler(source)
+            return True
+        except asyncio.CancelledError:
+            raise
+        except RetriableError as error:
+            attempt += 1
+            delay = backoff.delay(attempt)
+            logger.warning(
+                "Handling %s key=%s in %s failed (attempt %d), retrying in %.1f s: %s",
+                source.position,
+                source.key_text,
+                stage,
+                attempt,
+                delay,
+                error,
+            )
+            await asyncio.sleep(delay)
+        except RejectedMessage as error:
+            logger.info(
+                "Rejected %s key=%s in %s: %s", source.position, source.key_text, stage, error
+            )
+            await _dead_letter(source, stage, error, dead_letters, backoff)
+            return False
+        except Exception as error:
+            logger.exception(
+                "Poison message %s key=%s in %s: %r", source.position, source.key_text, stage, error
+            )
+            await _dead_letter(source, stage, error, dead_letters, backoff)
+            return False
+
+
+async def _dead_letter(
+    source: SourceEvent,
+    stage: str,
+    error: BaseException,
+    dead_letters: DeadLetterSink,
+    backoff: Backoff,
+) -> None:
+    # Kafka faults are retried inside the publisher. Anything else escaping here is a bug or
+    # a misconfiguration; the event must still not be skipped, so it is retried as well.
+    attempt = 0
+    while True:
+        try:
+            await dead_letters.send_error(source, stage, error)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            attempt += 1
+            delay = backoff.delay(attempt)
+            logger.exception(
+                "Sending %s key=%s to the dead-letter topic failed (attempt %d), retrying in %.1f s",
+                source.position,
+                source.key_text,
+                attempt,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+
+async def consume(
+    stream: Any,
+    stage: str,
+    handler: EventHandler,
+    dead_letters: DeadLetterSink,
+    backoff: Backoff,
+) -> AsyncIterable[SourceEvent]:
+    """Handle each event of a Faust stream, acknowledging it only once it is fully handled.
+
+    Faust acknowledges an event when the agent's ``async for`` advances, and also when the
+    agent body raises or is cancelled, which would commit the offset of unfinished work. The
+    stream is therefore switched to manual acknowledgement (``noack``), and the event is
+    acknowledged after its writes and sends were confirmed or it was dead-lettered. An
+    event interrupted by a stop stays unacknowledged and is consumed again after a restart.
+
+    NOTE: Faust's graceful stop waits for every unacknowledged event, so a worker blocked on
+    an unreachable database or broker only stops once it is reachable again or on SIGKILL,
+    which loses nothing because the event's offset is not committed.
+    Yields each handled event, which lets Faust's test wrapper observe progress.
+    """
+    manual = stream.noack()
+    async for event in manual.events():
+        # Faust sets the event as the task's current event, which table writes need.
+        try:
+            source = SourceEvent.from_faust(event)
+        except Exception as error:
+            message = event.message
+            logger.exception(
+                "Reading event %s[%s]@%s in %s failed: %r",
+                message.topic,
+                message.partition,
+                message.offset,
+                stage,
+                error,
+            )
+            source = SourceEvent(message.topic, message.partition, message.offset, None, None)
+            await _dead_letter(source, stage, error, dead_letters, backoff)
+        else:
+            await handle_event(source, stage, handler, dead_letters, backoff)
+
+        await manual.ack(event)
+        yield source

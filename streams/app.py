@@ -1,0 +1,174 @@
+"""The Faust app of the worker: settings, topics, tables, agents and the sweep timer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from streams.agents.failures import consume
+from streams.agents.ingest import JOB_STAGE, PUSH_STAGE, JobIngest, PushIngest
+from streams.agents.join import STAGE as JOIN_STAGE
+from streams.agents.join import JoinDatabase, JoinProcessor
+from streams.agents.publish import TopicPublisher
+from streams.agents.retry import Backoff
+from streams.config import WorkerSettings
+from streams.registry.repositories import RepositoryRegistry
+from streams.sinks.deadletter import DeadLetterSink
+from streams.tables.definitions import JoinTables, create_tables
+from streams.tables.manager import PromptTableManager
+from streams.topics import WorkerTopics, declare_topics
+
+logger = logging.getLogger(__name__)
+
+WEB_BIND = "127.0.0.1"
+
+# Key of the sweep tick records; the partition is chosen explicitly for each of them.
+SWEEP_KEY = b"sweep"
+
+# Faust consumer and producer settings that differ from Faust's defaults, with the reason.
+_FAUST_TUNING: dict[str, Any] = {
+    # Every send is awaited before the agent moves on, so lingering only adds latency.
+    "producer_linger": 0.0,
+    # Faust's default is 20 minutes; a send that cannot be delivered fails after this many
+    # seconds and is retried by the agent instead.
+    "producer_request_timeout": 30.0,
+    # Heartbeats every second and a 10 s session let a restarted worker's old membership
+    # expire quickly, which shortens the rebalance after a crash.
+    "broker_heartbeat_interval": 1.0,
+    "broker_session_timeout": 10.0,
+    "broker_rebalance_timeout": 30.0,
+    "stream_recovery_delay": 0.0,
+    # A new consumer group starts from the oldest record: nothing published before the
+    # worker first started is skipped.
+    "consumer_auto_offset_reset": "earliest",
+}
+
+
+@dataclass(frozen=True)
+class WorkerApp:
+    """A configured Faust app with the parts tests and the command line need."""
+
+    app: faust.App
+    settings: WorkerSettings
+    topics: WorkerTopics
+    tables: JoinTables
+    dead_letters: DeadLetterSink
+    push_ingest: PushIngest
+    job_ingest: JobIngest
+    join: JoinProcessor
+
+
+def create_faust_app(settings: WorkerSettings) -> faust.App:
+    """Create the bare Faust app; environment variables are read only by WorkerSettings.
+
+    Faust would otherwise let variables such as WEB_BIND or TOPIC_PARTITIONS override the
+    values passed here, so the web server could end up on all interfaces.
+    """
+    return faust.App(
+        settings.app_id,
+        env={},
+        broker=settings.broker_urls,
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        processing_guarantee="at_least_once",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.table_standby_replicas,
+        stream_publish_on_commit=False,
+        web_enabled=settings.web_enabled,
+        web_bind=WEB_BIND,
+        web_host=WEB_BIND,
+        web_port=settings.web_port,
+        autodiscover=False,
+        TableManager=PromptTableManager,
+        **_FAUST_TUNING,
+    )
+
+
+def create_app(
+    settings: WorkerSettings,
+    *,
+    database: JoinDatabase,
+    registry: RepositoryRegistry,
+) -> WorkerApp:
+    """Build the app: three agents, the sweep timer, and the publishers they share."""
+    app = create_faust_app(settings)
+    topics = declare_topics(app, settings)
+    tables = create_tables(app, settings)
+    backoff = Backoff(settings.retry_initial, settings.retry_max)
+
+    dead_letters = DeadLetterSink(TopicPublisher(topics.dead_letter, backoff))
+    push_ingest = PushIngest(
+        registry, TopicPublisher(topics.pushes, backoff), settings.max_message_bytes
+    )
+    job_ingest = JobIngest(registry, TopicPublisher(topics.jobs, backoff), settings.max_message_bytes)
+    join = JoinProcessor(
+        topics=settings.topics,
+        tables=tables,
+        database=database,
+        accepted_pushes=TopicPublisher(topics.accepted_pushes, backoff),
+        accepted_jobs=TopicPublisher(topics.accepted_jobs, backoff),
+        dead_letters=dead_letters,
+        parked_job_window=settings.parked_job_window,
+    )
+
+    # One agent per stage, each with concurrency 1: order within a partition matters, and
+    # with more than one actor Faust may commit an offset past an event still in progress.
+    @app.agent(topics.raw_pushes, name="push-ingest", concurrency=1)
+    async def push_ingest_agent(stream: Any) -> None:
+        async for _ in consume(stream, PUSH_STAGE, push_ingest, dead_letters, backoff):
+            pass
+
+    @app.agent(topics.raw_jobs, name="job-ingest", concurrency=1)
+    async def job_ingest_agent(stream: Any) -> None:
+        async for _ in consume(stream, JOB_STAGE, job_ingest, dead_letters, backoff):
+            pass
+
+    # The push, job and sweep topics are co-partitioned: partition N of each is assigned
+    # to the same worker and handled by this one agent, in the table partition N.
+    join_channel = app.topic(
+        settings.topics.pushes,
+        settings.topics.jobs,
+        settings.topics.sweep,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @app.agent(join_channel, name="join", concurrency=1)
+    async def join_agent(stream: Any) -> None:
+        async for _ in consume(stream, JOIN_STAGE, join, dead_letters, backoff):
+            pass
+
+    sweep_publisher = TopicPublisher(topics.sweep, backoff)
+
+    # Tables can only be changed while handling an event of the table's partition, so the
+    # timer does not sweep by itself. It sends one tick to every partition of the sweep
+    # topic, and the join agent sweeps that partition's parked jobs when the tick arrives.
+    @app.timer(settings.parked_sweep_interval, on_leader=True, name="parked-job-sweep")
+    async def send_sweep_ticks() -> None:
+        sent_at = time.time()
+        for partition in range(settings.topic_partitions):
+            await sweep_publisher.publish(
+                SWEEP_KEY,
+                {"sent_at": sent_at},
+                partition=partition,
+                context=f"sweep tick for partition {partition}",
+            )
+        logger.debug("Sent sweep ticks to %d partitions", settings.topic_partitions)
+
+    return WorkerApp(
+        app=app,
+        settings=settings,
+        topics=topics,
+        tables=tables,
+        dead_letters=dead_letters,
+        push_ingest=push_ingest,
+        job_ingest=job_ingest,
+        join=join,
+    )
