@@ -1,0 +1,7 @@
+"""Entry point of `python -m streams.verify`."""
+
+import sys
+
+from streams.verify.cli import main
+
+sys.exit(main())
