@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from stack.cli import EXIT_NOT_ALL_UP, export_lines, main, mask_password
@@ -12,6 +14,10 @@ def empty_state(tmp_path, monkeypatch):
     """Point the stack at an empty state folder, so no running service is touched."""
     state = tmp_path / "state"
     monkeypatch.setenv("PULSE_STACK_DIR", str(state))
+
+    # Port overrides of the calling shell would change the printed addresses.
+    for name in [name for name in os.environ if name.startswith("PULSE_STACK_") and name.endswith("_PORT")]:
+        monkeypatch.delenv(name)
     return state
 
 
