@@ -9,15 +9,25 @@ from typing import Any
 
 import faust
 
+from streams.agents.batching import consume_batches
+from streams.agents.enrich import ENRICH_STAGE, PushEnrichment
 from streams.agents.failures import consume
 from streams.agents.ingest import JOB_STAGE, PUSH_STAGE, JobIngest, PushIngest
 from streams.agents.join import STAGE as JOIN_STAGE
 from streams.agents.join import JoinDatabase, JoinProcessor
+from streams.agents.lookup_service import LookupService
 from streams.agents.publish import TopicPublisher
 from streams.agents.retry import Backoff
+from streams.agents.tasks import TASK_STAGE, TaskIngest
 from streams.config import WorkerSettings
+from streams.lookups.client import LookupClient
+from streams.lookups.settings import LookupSettings
+from streams.pushlog.poller import PushlogPoller
+from streams.pushlog.settings import PollerSettings
+from streams.pushlog.worker import RawPushEmitter, install_pushlog_timer
 from streams.registry.repositories import RepositoryRegistry
 from streams.sinks.deadletter import DeadLetterSink
+from streams.tables.counts import record_table_sizes
 from streams.tables.definitions import JoinTables, create_tables
 from streams.tables.manager import PromptTableManager
 from streams.topics import WorkerTopics, declare_topics
@@ -60,6 +70,10 @@ class WorkerApp:
     push_ingest: PushIngest
     job_ingest: JobIngest
     join: JoinProcessor
+    task_ingest: TaskIngest
+    push_enrichment: PushEnrichment
+    lookup: LookupClient
+    pushlog_poller: PushlogPoller | None
 
 
 def create_faust_app(settings: WorkerSettings) -> faust.App:
@@ -96,18 +110,35 @@ def create_app(
     *,
     database: JoinDatabase,
     registry: RepositoryRegistry,
+    lookup_settings: LookupSettings | None = None,
+    poller_settings: PollerSettings | None = None,
 ) -> WorkerApp:
-    """Build the app: three agents, the sweep timer, and the publishers they share."""
+    """Build the app: five agents, the sweep and pushlog timers, and the publishers they share.
+
+    The lookup client starts and stops with the app; without ``lookup_settings`` it uses
+    the defaults, which point at the public services. Without ``poller_settings``, or with
+    an interval of 0, no pushlog poller runs.
+    """
     app = create_faust_app(settings)
     topics = declare_topics(app, settings)
     tables = create_tables(app, settings)
     backoff = Backoff(settings.retry_initial, settings.retry_max)
 
     dead_letters = DeadLetterSink(TopicPublisher(topics.dead_letter, backoff))
+    lookup = LookupClient(lookup_settings or LookupSettings())
+    app.add_dependency(LookupService(lookup))
+
+    enrichment = TopicPublisher(topics.push_enrichment, backoff) if settings.push_enrichment else None
     push_ingest = PushIngest(
-        registry, TopicPublisher(topics.pushes, backoff), settings.max_message_bytes
+        registry, TopicPublisher(topics.pushes, backoff), settings.max_message_bytes, enrichment
     )
     job_ingest = JobIngest(registry, TopicPublisher(topics.jobs, backoff), settings.max_message_bytes)
+    task_ingest = TaskIngest(
+        lookup, job_ingest, settings.projects_to_ingest, settings.max_message_bytes
+    )
+    push_enrichment = PushEnrichment(
+        lookup, registry, TopicPublisher(topics.pushes, backoff), settings.max_message_bytes
+    )
     join = JoinProcessor(
         topics=settings.topics,
         tables=tables,
@@ -130,6 +161,17 @@ def create_app(
         async for _ in consume(stream, JOB_STAGE, job_ingest, dead_letters, backoff):
             pass
 
+    @app.agent(topics.raw_tasks, name="task-ingest", concurrency=1)
+    async def task_ingest_agent(stream: Any) -> None:
+        async for _ in consume(stream, TASK_STAGE, task_ingest, dead_letters, backoff):
+            pass
+
+    # Lookups happen here, apart from push ingest, so accepting a push never waits for them.
+    @app.agent(topics.push_enrichment, name="push-enrich", concurrency=1)
+    async def push_enrichment_agent(stream: Any) -> None:
+        async for _ in consume(stream, ENRICH_STAGE, push_enrichment, dead_letters, backoff):
+            pass
+
     # The push, job and sweep topics are co-partitioned: partition N of each is assigned
     # to the same worker and handled by this one agent, in the table partition N.
     join_channel = app.topic(
@@ -142,7 +184,16 @@ def create_app(
 
     @app.agent(join_channel, name="join", concurrency=1)
     async def join_agent(stream: Any) -> None:
-        async for _ in consume(stream, JOIN_STAGE, join, dead_letters, backoff):
+        batches = consume_batches(
+            stream,
+            JOIN_STAGE,
+            join.process_batch,
+            dead_letters,
+            backoff,
+            size=settings.join_batch_size,
+            wait=settings.join_batch_wait,
+        )
+        async for _ in batches:
             pass
 
     sweep_publisher = TopicPublisher(topics.sweep, backoff)
@@ -162,6 +213,16 @@ def create_app(
             )
         logger.debug("Sent sweep ticks to %d partitions", settings.topic_partitions)
 
+    @app.timer(settings.parked_sweep_interval, name="table-key-counts")
+    async def report_table_sizes() -> None:
+        record_table_sizes(tables)
+
+    poller: PushlogPoller | None = None
+    if poller_settings is not None and poller_settings.interval > 0:
+        emitter = RawPushEmitter(TopicPublisher(topics.raw_pushes, backoff), poller_settings.root_url)
+        poller = PushlogPoller(lookup, registry, emitter, poller_settings)
+        install_pushlog_timer(app, poller)
+
     return WorkerApp(
         app=app,
         settings=settings,
@@ -171,4 +232,8 @@ def create_app(
         push_ingest=push_ingest,
         job_ingest=job_ingest,
         join=join,
+        task_ingest=task_ingest,
+        push_enrichment=push_enrichment,
+        lookup=lookup,
+        pushlog_poller=poller,
     )

@@ -21,6 +21,8 @@ from streams.agents.retry import Backoff  # noqa: E402
 from streams.app import create_app  # noqa: E402
 from streams.config import WorkerSettings  # noqa: E402
 from streams.errors import ConfigurationError  # noqa: E402
+from streams.lookups.settings import LookupSettings  # noqa: E402
+from streams.pushlog.settings import PollerSettings  # noqa: E402
 from streams.registry.repositories import RepositoryRegistry  # noqa: E402
 from streams.sinks.database import DatabaseSettings, DatabaseSink  # noqa: E402
 
@@ -84,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = WorkerSettings.from_env()
         database_settings = DatabaseSettings.from_env()
+        lookup_settings = LookupSettings.from_env()
+        poller_settings = PollerSettings.from_env()
         registry = RepositoryRegistry.load(settings.repository_registry)
     except ConfigurationError as error:
         print(f"pulse-worker: invalid configuration: {error}", file=sys.stderr)
@@ -94,7 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     backoff = Backoff(settings.retry_initial, settings.retry_max)
 
     sink = DatabaseSink(database_settings)
-    worker_app = create_app(settings, database=SinkDatabase(sink), registry=registry)
+    worker_app = create_app(
+        settings,
+        database=SinkDatabase(sink),
+        registry=registry,
+        lookup_settings=lookup_settings,
+        poller_settings=poller_settings,
+    )
     install_readiness_log(worker_app.app, _PROCESS_STARTED)
 
     # Services start in this order before the app, and stop after it.

@@ -33,6 +33,13 @@ class TopicNames:
     # RAW_JOB_TOPIC: AMQP job bodies written by the bridge.
     raw_jobs: str
 
+    # RAW_TASK_TOPIC: AMQP bodies of Taskcluster task events written by the bridge (`--tasks`).
+    raw_tasks: str
+
+    # PUSH_ENRICH_TOPIC: raw push bodies, keyed `<repository>/<revision>`, whose commit list
+    # is still to be looked up. The push ingest agent copies each un-enriched push here.
+    push_enrichment: str
+
     # PUSH_TOPIC: push records keyed `<repository>/<revision>`.
     pushes: str
 
@@ -60,6 +67,8 @@ class TopicNames:
 _TOPIC_DEFAULTS: dict[str, tuple[str, str]] = {
     "raw_pushes": ("RAW_PUSH_TOPIC", "pulse-raw-pushes"),
     "raw_jobs": ("RAW_JOB_TOPIC", "pulse-raw-jobs"),
+    "raw_tasks": ("RAW_TASK_TOPIC", "pulse-raw-tasks"),
+    "push_enrichment": ("PUSH_ENRICH_TOPIC", "pulse-push-enrichment"),
     "pushes": ("PUSH_TOPIC", "pulse-pushes-by-revision"),
     "jobs": ("JOB_TOPIC", "pulse-jobs-by-revision"),
     "accepted_pushes": ("ACCEPTED_PUSH_TOPIC", "pulse-accepted-pushes"),
@@ -117,6 +126,14 @@ class WorkerSettings:
     # PARKED_SWEEP_INTERVAL: seconds between two sweeps for expired parked jobs.
     parked_sweep_interval: float = 60.0
 
+    # JOIN_BATCH_SIZE: most events the join agent handles in one batch, that is in one
+    # database transaction and one round of accepted sends.
+    join_batch_size: int = 500
+
+    # JOIN_BATCH_WAIT: seconds the join agent waits for a batch to fill before it handles
+    # the events it has.
+    join_batch_wait: float = 0.05
+
     # MAX_MESSAGE_BYTES: largest raw body the ingest agents decode; larger ones are dead-lettered.
     max_message_bytes: int = DEFAULT_MAX_BYTES
 
@@ -140,6 +157,17 @@ class WorkerSettings:
 
     # LOG_LEVEL: level of the worker's logs (debug, info, warning, error).
     log_level: str = "info"
+
+    # PROJECTS_TO_INGEST: comma-separated Treeherder projects whose task events become jobs;
+    # empty accepts every project. Task events of other projects are dead-lettered with
+    # reason `ignored-project`.
+    projects_to_ingest: frozenset[str] = frozenset()
+
+    # PUSH_ENRICHMENT: look up the commit list of each accepted push (hg json-pushes, GitHub
+    # compare or pull request commits) and send the enriched push record to the join. Off by
+    # default so that no worker calls hg.mozilla.org or GitHub unless told to; production
+    # deployments that want Treeherder's commit lists turn it on.
+    push_enrichment: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -200,6 +228,10 @@ class WorkerSettings:
             parked_sweep_interval=env_float(
                 "PARKED_SWEEP_INTERVAL", cls.parked_sweep_interval, environ, minimum=0.1
             ),
+            join_batch_size=env_int("JOIN_BATCH_SIZE", cls.join_batch_size, environ, minimum=1),
+            join_batch_wait=env_float(
+                "JOIN_BATCH_WAIT", cls.join_batch_wait, environ, minimum=0.001
+            ),
             max_message_bytes=env_int(
                 "MAX_MESSAGE_BYTES", cls.max_message_bytes, environ, minimum=1
             ),
@@ -210,6 +242,8 @@ class WorkerSettings:
             metrics_port=_read_port("METRICS_PORT", cls.metrics_port, environ, allow_zero=True),
             repository_registry=registry,
             log_level=log_level,
+            projects_to_ingest=_read_projects(environ),
+            push_enrichment=env_bool("PUSH_ENRICHMENT", cls.push_enrichment, environ),
         )
 
     @property
@@ -263,6 +297,11 @@ def _read_topics(environ: Mapping[str, str] | None) -> TopicNames:
         seen[topic] = variable
 
     return TopicNames(**names)
+
+
+def _read_projects(environ: Mapping[str, str] | None) -> frozenset[str]:
+    raw = env_str("PROJECTS_TO_INGEST", "", environ)
+    return frozenset(name.strip() for name in raw.split(",") if name.strip())
 
 
 def _read_port(

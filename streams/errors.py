@@ -31,6 +31,7 @@ class RejectReason(str, enum.Enum):
     MISSING_PUSH = "missing-push"
     LOOKUP_FAILED = "lookup-failed"
     TRANSFORM_ERROR = "transform-error"
+    DATABASE_REJECTED = "database-rejected"
 
 
 class PulseIngestError(Exception):

@@ -58,3 +58,9 @@ def start_metrics_server(port: int) -> None:
 
     start_http_server(port, addr=METRICS_HOST)
     logger.info("Serving metrics on http://%s:%d/metrics", METRICS_HOST, port)
+
+TABLE_KEYS = Gauge(
+    "pulse_ingest_table_keys",
+    "Keys in the table partitions this worker holds, by table; updated every PARKED_SWEEP_INTERVAL.",
+    ["table"],
+)

@@ -9,7 +9,7 @@ import faust
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.config import WorkerSettings
-from streams.errors import ConfigurationError
+from streams.errors import ConfigurationError, RetriableError
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,8 @@ class WorkerTopics:
 
     raw_pushes: faust.TopicT
     raw_jobs: faust.TopicT
+    raw_tasks: faust.TopicT
+    push_enrichment: faust.TopicT
     pushes: faust.TopicT
     jobs: faust.TopicT
     accepted_pushes: faust.TopicT
@@ -52,6 +54,8 @@ def declare_topics(app: faust.App, settings: WorkerSettings) -> WorkerTopics:
     return WorkerTopics(
         raw_pushes=topic(names.raw_pushes),
         raw_jobs=topic(names.raw_jobs),
+        raw_tasks=topic(names.raw_tasks),
+        push_enrichment=topic(names.push_enrichment),
         pushes=topic(names.pushes),
         jobs=topic(names.jobs),
         accepted_pushes=topic(names.accepted_pushes),
@@ -120,6 +124,9 @@ async def _check_partitions(admin: AIOKafkaAdminClient, settings: WorkerSettings
     for description in await admin.describe_topics(list(co_partitioned_topics(settings))):
         name = description["topic"]
         count = len(description["partitions"])
+        if count == 0:
+            # A topic created a moment ago can be described before its partitions are known.
+            raise RetriableError(f"topic {name} has no partition metadata yet")
         if count != wanted:
             raise ConfigurationError(
                 "TOPIC_PARTITIONS",

@@ -55,23 +55,24 @@ async def handle_event(
             logger.info(
                 "Rejected %s key=%s in %s: %s", source.position, source.key_text, stage, error
             )
-            await _dead_letter(source, stage, error, dead_letters, backoff)
+            await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
             return False
         except Exception as error:
             logger.exception(
                 "Poison message %s key=%s in %s: %r", source.position, source.key_text, stage, error
             )
-            await _dead_letter(source, stage, error, dead_letters, backoff)
+            await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
             return False
 
 
-async def _dead_letter(
+async def dead_letter_with_retry(
     source: SourceEvent,
     stage: str,
     error: BaseException,
     dead_letters: DeadLetterSink,
     backoff: Backoff,
 ) -> None:
+    """Send ``source`` to the dead-letter topic, retrying until the broker stored it."""
     # Kafka faults are retried inside the publisher. Anything else escaping here is a bug or
     # a misconfiguration; the event must still not be skipped, so it is retried as well.
     attempt = 0
@@ -130,7 +131,7 @@ async def consume(
                 error,
             )
             source = SourceEvent(message.topic, message.partition, message.offset, None, None)
-            await _dead_letter(source, stage, error, dead_letters, backoff)
+            await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
         else:
             await handle_event(source, stage, handler, dead_letters, backoff)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from streams.agents.join import push_key
 from streams.agents.publish import Publisher
@@ -28,23 +29,24 @@ class PushIngest:
 
     stage = PUSH_STAGE
 
-    def __init__(self, registry: RepositoryRegistry, output: Publisher, max_bytes: int) -> None:
+    def __init__(
+        self,
+        registry: RepositoryRegistry,
+        output: Publisher,
+        max_bytes: int,
+        enrichment: Publisher | None = None,
+    ) -> None:
         self._registry = registry
         self._output = output
         self._max_bytes = max_bytes
+        # Receives a copy of each push that still needs its commit list; None disables it.
+        self._enrichment = enrichment
 
     async def __call__(self, source: SourceEvent) -> None:
         """Transform one raw push; rejections propagate as RejectedMessage."""
-        exchange = source.header(EXCHANGE_HEADER)
-        if not exchange:
-            raise RejectedMessage(
-                RejectReason.UNSUPPORTED_EXCHANGE,
-                f"record has no {EXCHANGE_HEADER} header, so the push format is unknown",
-            )
-
-        message = decode_json(source.value or b"", self._max_bytes)
+        exchange, message = read_push_message(source, self._max_bytes)
         record = transform_push(
-            exchange, message, self._registry, received_at=_received_at(source)
+            exchange, message, self._registry, received_at=received_at_of(source)
         )
 
         key = push_key(record)
@@ -52,6 +54,13 @@ class PushIngest:
             key, record, context=source.position, headers=source.text_headers()
         )
         logger.debug("Re-keyed push %s from %s (%s)", key, source.position, exchange)
+
+        # The push is already on its way to the join, so its jobs never wait for the lookup.
+        if self._enrichment is not None and not record["enriched"]:
+            await self._enrichment.publish(
+                key, source.value or b"", context=source.position, headers=source.text_headers()
+            )
+            logger.debug("Queued push %s from %s for enrichment", key, source.position)
 
 
 class JobIngest:
@@ -67,6 +76,10 @@ class JobIngest:
     async def __call__(self, source: SourceEvent) -> None:
         """Transform one raw job; rejections propagate as RejectedMessage."""
         message = decode_json(source.value or b"", self._max_bytes)
+        await self.send(message, source)
+
+    async def send(self, message: dict[str, Any], source: SourceEvent) -> None:
+        """Transform one pulse job built from ``source`` and send its job record."""
         record = transform_pulse_job(message, self._registry)
 
         key = push_key(record)
@@ -82,7 +95,21 @@ class JobIngest:
         )
 
 
-def _received_at(source: SourceEvent) -> int | None:
+def read_push_message(source: SourceEvent, max_bytes: int) -> tuple[str, Any]:
+    """Return the exchange header and the decoded body of a raw push record.
+
+    Raises RejectedMessage: UNSUPPORTED_EXCHANGE without the header, or a decoding reason.
+    """
+    exchange = source.header(EXCHANGE_HEADER)
+    if not exchange:
+        raise RejectedMessage(
+            RejectReason.UNSUPPORTED_EXCHANGE,
+            f"record has no {EXCHANGE_HEADER} header, so the push format is unknown",
+        )
+    return exchange, decode_json(source.value or b"", max_bytes)
+
+
+def received_at_of(source: SourceEvent) -> int | None:
     """Return when the bridge received the message (epoch seconds), else the record time."""
     text = source.header(RECEIVED_AT_HEADER)
     if text:

@@ -1,34 +1,41 @@
-"""Join of jobs with their pushes: push table, parked jobs, job-state rule, database and sinks."""
+"""Join of jobs with their pushes: batches folded over the tables, written, sent, then stored."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from streams import metrics
-from streams.agents.publish import Publisher, encode_json
+from streams.agents.join_plan import (
+    AppliedJob,
+    BatchItem,
+    Coordinates,
+    JoinPlan,
+    JoinPlanner,
+    Rejection,
+    coordinates,
+    database_jobs,
+    push_key,
+)
+from streams.agents.publish import OutgoingRecord, Publisher, encode_json
 from streams.agents.source import SourceEvent
 from streams.config import TopicNames
-from streams.errors import RejectedMessage, RejectReason, RetriableError
+from streams.errors import RejectReason, RetriableError
 from streams.sinks.deadletter import DeadLetterSink, build_dead_letter_record
 from streams.tables.definitions import JoinTables
-from streams.tables.parked import (
-    ParkedEntry,
-    ParkedJob,
-    add_job,
-    make_parked_job,
-    source_of,
-    split_expired,
-)
-from streams.transforms.decode import decode_json
-from streams.transforms.state import JOB_STATES, should_apply
+from streams.tables.parked import ParkedJob, source_of, split_expired
+from streams.tables.scope import event_scope
 
 logger = logging.getLogger(__name__)
 
 STAGE = "join"
+
+__all__ = ["STAGE", "BatchItem", "JoinDatabase", "JoinProcessor", "push_key"]
 
 
 class JoinDatabase(Protocol):
@@ -38,24 +45,28 @@ class JoinDatabase(Protocol):
     another exception) only for records that can never be written.
     """
 
-    async def write_pushes(self, records: Sequence[dict[str, Any]]) -> None:
-        """Upsert push records."""
+    async def write_batch(
+        self, pushes: Sequence[dict[str, Any]], jobs: Sequence[dict[str, Any]]
+    ) -> None:
+        """Upsert pushes, then jobs under the job-state rule, in one transaction."""
 
-    async def write_jobs(self, records: Sequence[dict[str, Any]]) -> None:
-        """Upsert job records in list order under the job-state rule."""
 
+@dataclass(frozen=True)
+class _Unit:
+    """One record of a batch write and the event to dead-letter if only it fails."""
 
-def push_key(record: dict[str, Any]) -> str:
-    """Return the `<repository>/<revision>` key of a push or job record."""
-    return f"{record['repository']}/{record['revision']}"
+    is_push: bool
+    record: dict[str, Any]
+    source: SourceEvent
 
 
 class JoinProcessor:
-    """Handles one event of the push, job or sweep topic; the agent calls it per event.
+    """Handles batches of the push, job and sweep topics; the join agent calls it per batch.
 
-    Every table read and write happens while Faust's current event is the event being
-    handled, so each key lives in the table partition of its by-revision partition.
-    Handlers are idempotent because an event is consumed again after a crash.
+    A batch is folded in event order into one database transaction and one round of
+    accepted sends. Table changes are stored only after both are confirmed, so a batch
+    interrupted at any point is handled again from the same tables. Handlers are
+    idempotent because a batch is consumed again after a crash.
     """
 
     def __init__(
@@ -78,71 +89,150 @@ class JoinProcessor:
         self._dead_letters = dead_letters
         self._window = parked_job_window
         self._clock = clock
+        self._planner = JoinPlanner(topics, tables, clock)
 
     async def __call__(self, source: SourceEvent) -> None:
-        """Dispatch ``source`` by its topic."""
-        if source.topic == self._topics.pushes:
-            await self.handle_push(source)
-        elif source.topic == self._topics.jobs:
-            await self.handle_job(source)
-        elif source.topic == self._topics.sweep:
-            await self.sweep(source.partition)
-        else:
-            raise RuntimeError(f"join agent received an event of unexpected topic {source.topic}")
+        """Handle one event as a batch of one."""
+        await self.process_batch([BatchItem(source)])
 
-    async def handle_push(self, source: SourceEvent) -> None:
-        """Store the push, write it to the database and the accepted topic, then release its jobs."""
-        record = _decode_push(source)
-        key = push_key(record)
+    async def process_batch(self, items: Sequence[BatchItem]) -> None:
+        """Handle ``items`` in order; sweep ticks split the batch into runs around them.
 
-        await self._database.write_pushes([record])
-        await self._accepted_pushes.publish(key, record, context=source.position)
-        self._tables.pushes[key] = record
+        Bad events are dead-lettered. A RetriableError escapes before any table change of
+        the current run, and the caller handles the whole batch again after a backoff.
+        """
+        run: list[BatchItem] = []
+        for item in items:
+            if item.source.topic != self._topics.sweep:
+                run.append(item)
+                continue
 
-        metrics.ACCEPTED.labels(kind="push").inc()
-        logger.info("Accepted push %s from %s", key, source.position)
+            await self._process_run(run)
+            run = []
+            with event_scope(item.event):
+                await self.sweep(item.source.partition)
 
-        await self._release(key)
+        await self._process_run(run)
 
-    async def handle_job(self, source: SourceEvent) -> None:
-        """Apply the job-state rule, then accept the job if its push is known or park it."""
-        record = _decode_job(source)
-        key = push_key(record)
-        guid = record["job"]["job_guid"]
-        state = record["job"]["state"]
+    async def _process_run(self, items: list[BatchItem]) -> None:
+        if not items:
+            return
 
-        current = self._tables.job_states.get(guid)
-        if not should_apply(current, state):
-            metrics.STATE_DROPPED.inc()
-            logger.debug(
-                "Dropped job %s event in state %s after state %s (%s, push %s)",
-                guid,
-                state,
-                current,
+        plan = await self._write_database(items)
+        await self._send_accepted(plan)
+        await self._send_rejections(plan.rejections)
+        plan.commit_tables()
+        _count(plan)
+
+        logger.debug(
+            "Joined %d events: %d pushes, %d job events accepted, %d dropped, %d rejected",
+            len(items),
+            len(plan.push_sends),
+            len(plan.jobs),
+            plan.dropped,
+            len(plan.rejections),
+        )
+
+    async def _write_database(self, items: list[BatchItem]) -> JoinPlan:
+        """Plan the batch and write it; records the database rejects are left out and dead-lettered.
+
+        After a rejection the batch is bisected to find the failing records, and planned
+        again without their events, because leaving out a push or a job changes what the
+        later events of the batch do. Pushes are left out first, since a rejected push
+        also fails the jobs that reference it.
+        """
+        excluded: dict[Coordinates, BaseException] = {}
+        while True:
+            plan = self._planner.plan(items, excluded)
+            units = _units(plan)
+            try:
+                await self._write_units(units)
+                return plan
+            except RetriableError:
+                raise
+            except Exception as error:
+                logger.warning(
+                    "Database write of a batch of %d records failed, looking for the rejected ones: %r",
+                    len(units),
+                    error,
+                )
+
+            failed = await self._find_rejected(units)
+            if not failed:
+                # Each part was written on its own, so the batch as a whole is stored.
+                return plan
+
+            pushes = [(unit, error) for unit, error in failed if unit.is_push]
+            for unit, error in pushes or failed:
+                excluded[coordinates(unit.source)] = error
+                logger.warning(
+                    "Database rejected the record of %s key=%s in %s: %r",
+                    unit.source.position,
+                    unit.source.key_text,
+                    STAGE,
+                    error,
+                )
+
+    async def _write_units(self, units: list[_Unit]) -> None:
+        pushes = [unit.record for unit in units if unit.is_push]
+        jobs = [unit.record for unit in units if not unit.is_push]
+        await self._database.write_batch(pushes, jobs)
+
+    async def _find_rejected(self, units: list[_Unit]) -> list[tuple[_Unit, BaseException]]:
+        """Write ``units`` in halves, left before right; return each single failing unit.
+
+        Units list pushes before jobs, so every job is written after the batch's pushes
+        that the earlier halves contain.
+        """
+        if not units:
+            return []
+
+        try:
+            await self._write_units(units)
+            return []
+        except RetriableError:
+            raise
+        except Exception as error:
+            if len(units) == 1:
+                return [(units[0], error)]
+
+        middle = len(units) // 2
+        return await self._find_rejected(units[:middle]) + await self._find_rejected(units[middle:])
+
+    async def _send_accepted(self, plan: JoinPlan) -> None:
+        """Send every accepted push and job, then wait for all delivery reports together."""
+        push_records = [
+            OutgoingRecord(write.key, write.record, write.source.position)
+            for write in plan.push_sends
+        ]
+        job_records = [
+            OutgoingRecord(job.guid, job.record, job.source.position) for job in plan.jobs
+        ]
+        push_results, job_results = await asyncio.gather(
+            self._accepted_pushes.publish_many(push_records),
+            self._accepted_jobs.publish_many(job_records),
+        )
+
+        # A record too large for its accepted topic is already in the database. Its event is
+        # dead-lettered, and the tables are updated as for the other events.
+        for write, error in zip(plan.push_sends, push_results):
+            if error is not None:
+                plan.rejections.append(Rejection(write.source, error))
+        for job, error in zip(plan.jobs, job_results):
+            if error is not None:
+                plan.rejections.append(Rejection(job.source, error, _body(job)))
+
+    async def _send_rejections(self, rejections: list[Rejection]) -> None:
+        for rejection in rejections:
+            source = rejection.source
+            logger.info(
+                "Rejected %s key=%s in %s: %r",
                 source.position,
-                key,
+                source.key_text,
+                STAGE,
+                rejection.error,
             )
-            return
-
-        if self._tables.pushes.get(key) is None:
-            self._park(key, record, source)
-            self._tables.job_states[guid] = state
-            return
-
-        # Jobs still parked under a known push were left by an interrupted release; they
-        # are older than this event and go first.
-        await self._release(key)
-
-        await self._database.write_jobs([record])
-        await self._accepted_jobs.publish(guid, record, context=source.position)
-        # The table is updated last: if the worker dies before this line, the replayed event
-        # is applied again instead of being dropped as a repeat of a completed job.
-        # NOTE: Only the database sink completes the guids in `superseded`. This table keeps
-        # their last state, so a later event for one of them is still emitted.
-        self._tables.job_states[guid] = state
-
-        metrics.ACCEPTED.labels(kind="job").inc()
-        logger.debug("Accepted job %s state %s (%s, push %s)", guid, state, source.position, key)
+            await self._dead_letters.send_error(source, STAGE, rejection.error, body=rejection.body)
 
     async def sweep(self, partition: int) -> None:
         """Dead-letter the jobs of ``partition`` parked for PARKED_JOB_WINDOW or longer."""
@@ -166,79 +256,6 @@ class JoinProcessor:
         metrics.PARKED_NOW.labels(partition=str(partition)).set(still_parked)
         logger.debug("Swept partition %d: %d jobs still parked", partition, still_parked)
 
-    def _park(self, key: str, record: dict[str, Any], source: SourceEvent) -> None:
-        job = make_parked_job(record, source, self._clock())
-        entry, added = add_job(self._tables.parked.get(key), source.partition, job)
-        if not added:
-            logger.debug(
-                "Job event %s (job %s state %s) is already parked under %s; replay ignored",
-                source.position,
-                record["job"]["job_guid"],
-                record["job"]["state"],
-                key,
-            )
-            return
-
-        self._tables.parked[key] = entry
-        metrics.PARKED.inc()
-        metrics.PARKED_NOW.labels(partition=str(source.partition)).inc()
-        logger.debug(
-            "Parked job %s state %s until push %s arrives (%s, %d parked for it)",
-            record["job"]["job_guid"],
-            record["job"]["state"],
-            key,
-            source.position,
-            len(entry["jobs"]),
-        )
-
-    async def _release(self, key: str) -> None:
-        entry: ParkedEntry | None = self._tables.parked.get(key)
-        if not entry:
-            return
-
-        jobs = entry["jobs"]
-        await self._write_parked_jobs(key, jobs)
-        for job in jobs:
-            record = job["record"]
-            guid = record["job"]["job_guid"]
-            await self._accepted_jobs.publish(guid, record, context=_position(job))
-
-        del self._tables.parked[key]
-
-        metrics.RELEASED.inc(len(jobs))
-        metrics.ACCEPTED.labels(kind="job").inc(len(jobs))
-        metrics.PARKED_NOW.labels(partition=str(entry["partition"])).dec(len(jobs))
-        logger.info("Released %d parked jobs of push %s", len(jobs), key)
-
-    async def _write_parked_jobs(self, key: str, jobs: list[ParkedJob]) -> None:
-        try:
-            await self._database.write_jobs([job["record"] for job in jobs])
-            return
-        except RetriableError:
-            raise
-        except RejectedMessage as error:
-            logger.warning("Writing the %d parked jobs of %s failed: %s", len(jobs), key, error)
-        except Exception:
-            logger.exception("Writing the %d parked jobs of %s failed", len(jobs), key)
-
-        # One bad record must not hold back the others: write them one by one, and
-        # dead-letter each record that fails on its own. Its accepted send that follows is
-        # skipped by removing it from ``jobs``.
-        written: list[ParkedJob] = []
-        for job in jobs:
-            try:
-                await self._database.write_jobs([job["record"]])
-            except RetriableError:
-                raise
-            except Exception as error:
-                source = source_of(job)
-                await self._dead_letters.send_error(
-                    source, STAGE, error, body=encode_json(job["record"])
-                )
-            else:
-                written.append(job)
-        jobs[:] = written
-
     async def _dead_letter_missing_push(self, key: str, job: ParkedJob) -> None:
         parked_at = datetime.fromtimestamp(job["parked_at"], timezone.utc)
         record = build_dead_letter_record(
@@ -258,40 +275,32 @@ class JoinProcessor:
         metrics.PARKED_NOW.labels(partition=str(job["source"]["partition"])).dec()
 
 
-def _position(job: ParkedJob) -> str:
-    source = job["source"]
-    return f"{source['topic']}[{source['partition']}]@{source['offset']}"
+
+def _units(plan: JoinPlan) -> list[_Unit]:
+    """List the batch's database records: pushes in event order, then jobs."""
+    units = [_Unit(True, write.record, write.source) for write in plan.push_writes.values()]
+    units.extend(_Unit(False, record, job.source) for job, record in database_jobs(plan.jobs))
+    return units
 
 
-def _decode_push(source: SourceEvent) -> dict[str, Any]:
-    record = decode_json(source.value or b"")
-    _require_text(record, ("repository", "revision"), "push record")
-    return record
+def _body(job: AppliedJob) -> bytes | None:
+    # A released job's source has no value, so its record is the dead-letter body.
+    return encode_json(job.record) if job.released else None
 
 
-def _decode_job(source: SourceEvent) -> dict[str, Any]:
-    record = decode_json(source.value or b"")
-    _require_text(record, ("repository", "revision"), "job record")
-    _require_text(record.get("job"), ("job_guid", "state"), "job record field `job`")
+def _count(plan: JoinPlan) -> None:
+    """Update the metrics of a batch whose tables were stored."""
+    if plan.dropped:
+        metrics.STATE_DROPPED.inc(plan.dropped)
+    for partition in plan.parked_partitions:
+        metrics.PARKED.inc()
+        metrics.PARKED_NOW.labels(partition=str(partition)).inc()
+    for release in plan.releases:
+        metrics.RELEASED.inc(release.count)
+        metrics.PARKED_NOW.labels(partition=str(release.partition)).dec(release.count)
+        logger.info("Released %d parked jobs of push %s", release.count, release.key)
+    for write in plan.push_sends:
+        logger.info("Accepted push %s from %s", write.key, write.source.position)
 
-    state = record["job"]["state"]
-    if state not in JOB_STATES:
-        raise RejectedMessage(
-            RejectReason.SCHEMA,
-            f"job state {state!r} is not one of {', '.join(JOB_STATES)}",
-            detail=[{"path": "$.job.state", "rule": "enum", "value": state}],
-        )
-    return record
-
-
-def _require_text(value: Any, fields: tuple[str, ...], what: str) -> None:
-    if not isinstance(value, dict):
-        raise RejectedMessage(RejectReason.SCHEMA, f"{what} is not a JSON object")
-
-    for field in fields:
-        if not isinstance(value.get(field), str) or not value[field]:
-            raise RejectedMessage(
-                RejectReason.SCHEMA,
-                f"{what} has no text field `{field}`",
-                detail=[{"path": f"$.{field}", "rule": "required", "value": value.get(field)}],
-            )
+    metrics.ACCEPTED.labels(kind="push").inc(len(plan.push_sends))
+    metrics.ACCEPTED.labels(kind="job").inc(len(plan.jobs))

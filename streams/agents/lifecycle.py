@@ -103,3 +103,9 @@ class SinkDatabase:
     async def write_jobs(self, records: Sequence[dict[str, Any]]) -> None:
         """Upsert job records in order, retrying database faults."""
         await self._sink.write_with_retry(self._sink.write_jobs, records)
+
+    async def write_batch(
+        self, pushes: Sequence[dict[str, Any]], jobs: Sequence[dict[str, Any]]
+    ) -> None:
+        """Upsert pushes, then jobs, in one transaction, retrying database faults."""
+        await self._sink.write_with_retry(self._sink.write_batch, pushes, jobs)

@@ -94,6 +94,10 @@ class RunSettings:
             "DATA_DIR": str(self.run_dir / "worker"),
             "DATABASE_URL": self.database.url,
             "METRICS_PORT": str(self.metrics_port),
+            # The samples' pushes point at hg.mozilla.org and GitHub, which a demo run must
+            # not contact, so the lookups stay off.
+            "PUSH_ENRICHMENT": "false",
+            "PUSHLOG_POLL_INTERVAL": "0",
         }
 
     def bridge_env(self) -> dict[str, str]:

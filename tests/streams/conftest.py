@@ -120,6 +120,24 @@ class FakePublisher:
             {"key": text_key, "value": value, "headers": headers, "partition": partition}
         )
 
+    async def publish_many(self, records: Sequence[Any]) -> list[Any]:
+        """Send each record with ``publish``; a RejectedMessage becomes that record's result."""
+        results: list[Any] = []
+        for record in records:
+            try:
+                await self.publish(
+                    record.key,
+                    record.value,
+                    context=record.context,
+                    headers=record.headers,
+                    partition=record.partition,
+                )
+            except RejectedMessage as error:
+                results.append(error)
+            else:
+                results.append(None)
+        return results
+
     def values(self) -> list[Any]:
         """Return the values sent, in order."""
         return [entry["value"] for entry in self.sent]
@@ -151,6 +169,14 @@ class FakeDatabase:
                     raise self.reject_error(guid)
                 raise RejectedMessage(RejectReason.TRANSFORM_ERROR, f"cannot store {guid}")
         self.jobs.extend(records)
+
+    async def write_batch(
+        self, pushes: Sequence[dict[str, Any]], jobs: Sequence[dict[str, Any]]
+    ) -> None:
+        """Write pushes, then jobs; a rejected job leaves the pushes written, unlike a transaction."""
+        await self.write_pushes(pushes)
+        if jobs:
+            await self.write_jobs(jobs)
 
     def job_states(self) -> list[tuple[str, str]]:
         """Return (guid, state) of every job written, in order."""

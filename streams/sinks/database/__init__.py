@@ -3,6 +3,7 @@
 from streams.sinks.database.config import DatabaseSettings
 from streams.sinks.database.errors import (
     DatabaseUnavailableError,
+    InvalidRecordError,
     MissingPushError,
     UnknownRepositoryError,
 )
@@ -13,6 +14,7 @@ __all__ = [
     "DatabaseSettings",
     "DatabaseSink",
     "DatabaseUnavailableError",
+    "InvalidRecordError",
     "MissingPushError",
     "UnknownRepositoryError",
     "migrate",

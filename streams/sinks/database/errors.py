@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import asyncpg
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from streams.errors import RejectedMessage, RejectReason, RetriableError
 from streams.sinks.database.config import mask_secret, mask_url
@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 # transaction rollback such as deadlock or serialization failure (40), insufficient
 # resources (53) and operator intervention such as an admin shutdown (57).
 RETRIABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+
+# PostgreSQL SQLSTATE classes of a value the database rejects: data exception (22) and
+# integrity constraint violation (23).
+INVALID_VALUE_SQLSTATE_CLASSES = frozenset({"22", "23"})
 
 # Errors that asyncpg raises outside SQLAlchemy's wrapping, for example while connecting.
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -51,6 +55,18 @@ class UnknownRepositoryError(RejectedMessage):
         )
 
 
+class InvalidRecordError(RejectedMessage):
+    """The database rejected a value of the records, for example a constraint or a type failed."""
+
+    def __init__(self, operation: str, cause: BaseException, detail: str) -> None:
+        super().__init__(
+            RejectReason.DATABASE_REJECTED,
+            f"database {operation} rejected the records: {detail}",
+            detail={"operation": operation, "exception": _root_name(cause)},
+        )
+        self.operation = operation
+
+
 class DatabaseUnavailableError(RetriableError):
     """The database could not be reached or aborted the transaction, so the write may be retried."""
 
@@ -81,14 +97,40 @@ def is_retriable(exc: BaseException) -> bool:
 
 @contextmanager
 def wrap_database_errors(url: str, operation: str) -> Iterator[None]:
-    """Re-raise transient database errors as DatabaseUnavailableError with a masked URL."""
+    """Re-raise database errors as typed errors with a masked URL.
+
+    Transient errors become DatabaseUnavailableError (retriable). IntegrityError and
+    DataError, which a bad value causes and a retry repeats, become InvalidRecordError
+    (rejected). Other errors propagate unchanged.
+    """
     try:
         yield
     except (DBAPIError, *_CONNECTION_ERRORS) as exc:
-        if not is_retriable(exc):
-            raise
         detail = mask_secret(f"{type(exc).__name__}: {_first_line(exc)}", url)
-        raise DatabaseUnavailableError(operation, mask_url(url), exc, detail) from exc
+        if is_retriable(exc):
+            raise DatabaseUnavailableError(operation, mask_url(url), exc, detail) from exc
+        if is_invalid_value(exc):
+            raise InvalidRecordError(operation, exc, detail) from exc
+        raise
+
+
+def is_invalid_value(exc: BaseException) -> bool:
+    """Tell whether the database rejected a value of the records, so a retry fails the same way.
+
+    That is an IntegrityError or DataError, a SQLSTATE of class 22 (data exception) or 23
+    (integrity constraint violation), or asyncpg's DataError for a parameter it cannot
+    encode, which SQLAlchemy reports as a plain DBAPIError.
+    """
+    if isinstance(exc, (IntegrityError, DataError)):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+
+    sqlstate = _sqlstate(exc.orig)
+    if sqlstate is not None and sqlstate[:2] in INVALID_VALUE_SQLSTATE_CLASSES:
+        return True
+    causes = (exc.orig, getattr(exc.orig, "__cause__", None))
+    return any(isinstance(cause, asyncpg.exceptions.DataError) for cause in causes)
 
 
 def _sqlstate(orig: BaseException | None) -> str | None:
@@ -97,6 +139,13 @@ def _sqlstate(orig: BaseException | None) -> str | None:
         if isinstance(code, str):
             return code
     return None
+
+
+def _root_name(exc: BaseException) -> str:
+    """Return the class name of the driver error behind a SQLAlchemy error."""
+    orig = getattr(exc, "orig", None)
+    cause = getattr(orig, "__cause__", None)
+    return type(cause or orig or exc).__name__
 
 
 def _first_line(exc: BaseException) -> str:

@@ -101,42 +101,14 @@ class DatabaseSink:
     async def write_pushes(self, records: Sequence[PushRecord]) -> None:
         """Upsert pushes and, for enriched records, their commits.
 
-        Raises UnknownRepositoryError (not retriable) when a repository is not stored.
+        Raises UnknownRepositoryError (not retriable) when a repository is not stored, and
+        InvalidRecordError when the database rejects a value.
         """
         if not records:
             return
 
-        now = _utcnow()
         async with self._transaction("write_pushes") as (connection, written):
-            dialect = connection.dialect.name
-            names = {record["repository"] for record in records}
-            repository_ids = await _repository_ids(connection, names)
-
-            for batch in split_rounds(records, _push_key):
-                batch.sort(key=_push_key)
-                rows = [
-                    push_row(record, repository_ids[record["repository"]], now)
-                    for record in batch
-                ]
-                result = await connection.execute(statements.push_upsert(dialect), rows)
-                push_ids = {(row.repository_id, row.revision): row.id for row in result}
-                written["push"] += len(push_ids)
-
-                commits = _unique_rows(
-                    (
-                        row
-                        for record in batch
-                        if record.get("enriched")
-                        for row in commit_rows(
-                            record,
-                            push_ids[(repository_ids[record["repository"]], record["revision"])],
-                        )
-                    ),
-                    key=("push_id", "revision"),
-                )
-                if commits:
-                    await connection.execute(statements.commit_upsert(dialect), commits)
-                    written["commit"] += len(commits)
+            await _upsert_pushes(connection, records, _utcnow(), written)
 
         logger.debug("wrote %d pushes: %s", len(records), _describe(records))
 
@@ -148,33 +120,42 @@ class DatabaseSink:
         its current event. Superseded guids get result `superseded` and state `completed`
         unless they are completed already, because a completed job keeps its result.
 
-        Raises MissingPushError (not retriable) when a push is not stored.
+        Raises MissingPushError (not retriable) when a push is not stored, and
+        InvalidRecordError when the database rejects a value.
         """
         if not records:
             return
 
-        now = _utcnow()
         async with self._transaction("write_jobs") as (connection, written):
-            dialect = connection.dialect.name
-            push_ids = await _push_ids(connection, records)
-
-            for batch in split_rounds(records, stored_guid):
-                batch.sort(key=stored_guid)
-                rows = [
-                    job_row(record, *push_ids[(record["repository"], record["revision"])], now)
-                    for record in batch
-                ]
-                result = await connection.execute(statements.job_upsert(dialect), rows)
-                applied = {row.guid: row.id for row in result}
-                written["job"] += len(applied)
-
-                await _write_job_children(connection, batch, applied, written)
-
-            superseded = sorted({guid for record in records for guid in record.get("superseded", [])})
-            if superseded:
-                written["job"] += await _supersede(connection, superseded, now)
+            await _upsert_jobs(connection, records, _utcnow(), written)
 
         logger.debug("wrote %d job events: %s", len(records), _describe(records))
+
+    async def write_batch(
+        self, pushes: Sequence[PushRecord], jobs: Sequence[JobRecord]
+    ) -> None:
+        """Upsert pushes, then jobs, in one transaction, as write_pushes and write_jobs do.
+
+        Jobs may reference pushes of the same call. Any error rolls back the whole batch,
+        and the errors are those of write_pushes and write_jobs.
+        """
+        if not pushes and not jobs:
+            return
+
+        now = _utcnow()
+        async with self._transaction("write_batch") as (connection, written):
+            if pushes:
+                await _upsert_pushes(connection, pushes, now, written)
+            if jobs:
+                await _upsert_jobs(connection, jobs, now, written)
+
+        logger.debug(
+            "wrote a batch of %d pushes (%s) and %d job events (%s)",
+            len(pushes),
+            _describe(pushes),
+            len(jobs),
+            _describe(jobs),
+        )
 
     async def write_with_retry(self, write: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Call `write(*args)` until it succeeds, backing off after each RetriableError.
@@ -244,6 +225,68 @@ class DatabaseSink:
         self.metrics.write_seconds.labels(operation).observe(time.perf_counter() - started)
         for table, count in written.items():
             self.metrics.rows_written.labels(table).inc(count)
+
+
+async def _upsert_pushes(
+    connection: AsyncConnection,
+    records: Sequence[PushRecord],
+    now: datetime.datetime,
+    written: Tally[str],
+) -> None:
+    """Upsert push rows and the commits of enriched records inside an open transaction."""
+    dialect = connection.dialect.name
+    names = {record["repository"] for record in records}
+    repository_ids = await _repository_ids(connection, names)
+
+    for batch in split_rounds(records, _push_key):
+        batch.sort(key=_push_key)
+        rows = [push_row(record, repository_ids[record["repository"]], now) for record in batch]
+        result = await connection.execute(statements.push_upsert(dialect), rows)
+        push_ids = {(row.repository_id, row.revision): row.id for row in result}
+        written["push"] += len(push_ids)
+
+        commits = _unique_rows(
+            (
+                row
+                for record in batch
+                if record.get("enriched")
+                for row in commit_rows(
+                    record,
+                    push_ids[(repository_ids[record["repository"]], record["revision"])],
+                )
+            ),
+            key=("push_id", "revision"),
+        )
+        if commits:
+            await connection.execute(statements.commit_upsert(dialect), commits)
+            written["commit"] += len(commits)
+
+
+async def _upsert_jobs(
+    connection: AsyncConnection,
+    records: Sequence[JobRecord],
+    now: datetime.datetime,
+    written: Tally[str],
+) -> None:
+    """Upsert job rows, their children and the supersedes inside an open transaction."""
+    dialect = connection.dialect.name
+    push_ids = await _push_ids(connection, records)
+
+    for batch in split_rounds(records, stored_guid):
+        batch.sort(key=stored_guid)
+        rows = [
+            job_row(record, *push_ids[(record["repository"], record["revision"])], now)
+            for record in batch
+        ]
+        result = await connection.execute(statements.job_upsert(dialect), rows)
+        applied = {row.guid: row.id for row in result}
+        written["job"] += len(applied)
+
+        await _write_job_children(connection, batch, applied, written)
+
+    superseded = sorted({guid for record in records for guid in record.get("superseded", [])})
+    if superseded:
+        written["job"] += await _supersede(connection, superseded, now)
 
 
 async def _repository_ids(connection: AsyncConnection, names: set[str]) -> dict[str, int]:

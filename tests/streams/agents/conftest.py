@@ -74,6 +74,9 @@ def make_worker(
             "DATABASE_RETRY_INITIAL": "0.2",
             "DATABASE_RETRY_MAX": "2",
             "LOG_LEVEL": "info",
+            # No lookups unless a test enables them against its fixture server on 127.0.0.1.
+            "PUSH_ENRICHMENT": "false",
+            "PUSHLOG_POLL_INTERVAL": "0",
         }
         env.update(overrides)
         worker = WorkerProcess(env, tmp_path)

@@ -52,7 +52,13 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any, Any]]:
     async def publish(self, key, value, *, context, headers=None, partition=None):
         records.append((self.topic_name, key.decode() if isinstance(key, bytes) else key, value))
 
+    async def publish_many(self, outgoing):
+        for record in outgoing:
+            await publish(self, record.key, record.value, context=record.context)
+        return [None] * len(outgoing)
+
     monkeypatch.setattr(TopicPublisher, "publish", publish)
+    monkeypatch.setattr(TopicPublisher, "publish_many", publish_many)
     return records
 
 
@@ -119,10 +125,15 @@ async def test_join_accepts_parked_job_on_push(worker, sent):
 
     async with worker.app.agents["join"].test_context() as agent:
         on_topic(agent, names.jobs)
-        await agent.put(json.dumps(job_record(job_guid(1), revision)).encode(), key=key)
+        job = await agent.put(json.dumps(job_record(job_guid(1), revision)).encode(), key=key)
+        # The join agent handles events in batches, after put() returned.
+        while not job.message.acked:
+            await asyncio.sleep(0.01)
         parked = dict(worker.tables.parked)
         on_topic(agent, names.pushes)
-        await agent.put(json.dumps(push_record(revision)).encode(), key=key)
+        push = await agent.put(json.dumps(push_record(revision)).encode(), key=key)
+        while not push.message.acked:
+            await asyncio.sleep(0.01)
 
     assert list(parked) == [key.decode()]
     assert [r["job"]["job_guid"] for r in topic_values(sent, names.accepted_jobs)] == [job_guid(1)]

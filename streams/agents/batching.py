@@ -1,0 +1,132 @@
+"""Batch consumption: take events in batches, handle each batch, then acknowledge it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from typing import Any
+
+from streams.agents.failures import dead_letter_with_retry
+from streams.agents.join_plan import BatchItem
+from streams.agents.retry import Backoff
+from streams.agents.source import SourceEvent
+from streams.errors import RetriableError
+from streams.sinks.deadletter import DeadLetterSink
+
+logger = logging.getLogger(__name__)
+
+BatchHandler = Callable[[Sequence[BatchItem]], Awaitable[None]]
+
+
+async def consume_batches(
+    stream: Any,
+    stage: str,
+    handler: BatchHandler,
+    dead_letters: DeadLetterSink,
+    backoff: Backoff,
+    *,
+    size: int,
+    wait: float,
+) -> AsyncIterable[int]:
+    """Handle a Faust stream in batches of up to ``size`` events, waiting at most ``wait`` s.
+
+    Faust's ``noack_take`` (faust-streaming 0.15.3) buffers events without acknowledging
+    them. Every event of a batch is acknowledged, in offset order, only after ``handler``
+    returned, so no offset is committed for unfinished work. A RetriableError reruns the
+    whole batch after a backoff. Any other exception is a bug or a poison event: the batch
+    is then handled one event at a time, and an event that still fails is dead-lettered.
+    Yields the size of each handled batch.
+    """
+    manual = stream.noack()
+    async for events in manual.noack_take(size, within=wait):
+        items = [await _read_event(event, stage, dead_letters, backoff) for event in events]
+        batch = [item for item in items if item is not None]
+
+        await handle_batch(batch, stage, handler, dead_letters, backoff)
+
+        for event in events:
+            await manual.ack(event)
+        yield len(events)
+
+
+async def handle_batch(
+    batch: Sequence[BatchItem],
+    stage: str,
+    handler: BatchHandler,
+    dead_letters: DeadLetterSink,
+    backoff: Backoff,
+) -> None:
+    """Run ``handler`` on ``batch`` until it succeeds, falling back to single events on bugs."""
+    if not batch:
+        return
+
+    try:
+        await _retrying(batch, stage, handler, backoff)
+        return
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:
+        if len(batch) == 1:
+            source = batch[0].source
+            logger.exception(
+                "Poison message %s key=%s in %s: %r", source.position, source.key_text, stage, error
+            )
+            await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
+            return
+        logger.exception(
+            "Handling a batch of %d events in %s failed, handling them one by one: %r",
+            len(batch),
+            stage,
+            error,
+        )
+
+    for item in batch:
+        await handle_batch([item], stage, handler, dead_letters, backoff)
+
+
+async def _retrying(
+    batch: Sequence[BatchItem], stage: str, handler: BatchHandler, backoff: Backoff
+) -> None:
+    attempt = 0
+    while True:
+        try:
+            await handler(batch)
+            return
+        except RetriableError as error:
+            attempt += 1
+            delay = backoff.delay(attempt)
+            first = batch[0].source
+            logger.warning(
+                "Handling a batch of %d events from %s key=%s in %s failed (attempt %d), "
+                "retrying in %.1f s: %s",
+                len(batch),
+                first.position,
+                first.key_text,
+                stage,
+                attempt,
+                delay,
+                error,
+            )
+            await asyncio.sleep(delay)
+
+
+async def _read_event(
+    event: Any, stage: str, dead_letters: DeadLetterSink, backoff: Backoff
+) -> BatchItem | None:
+    """Return the batch item of a Faust event, or dead-letter an event that cannot be read."""
+    try:
+        return BatchItem(SourceEvent.from_faust(event), event)
+    except Exception as error:
+        message = event.message
+        logger.exception(
+            "Reading event %s[%s]@%s in %s failed: %r",
+            message.topic,
+            message.partition,
+            message.offset,
+            stage,
+            error,
+        )
+        source = SourceEvent(message.topic, message.partition, message.offset, None, None)
+        await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
+        return None

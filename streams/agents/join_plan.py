@@ -1,0 +1,362 @@
+"""The join's plan for one batch: events folded in order over buffered table changes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.agents.publish import encode_json
+from streams.agents.source import SourceEvent
+from streams.config import TopicNames
+from streams.errors import RejectedMessage, RejectReason
+from streams.tables.definitions import JoinTables
+from streams.tables.overlay import TableOverlay
+from streams.tables.parked import add_job, make_parked_job, source_of
+from streams.tables.scope import event_scope
+from streams.transforms.decode import decode_json
+from streams.transforms.state import JOB_STATES, should_apply
+
+logger = logging.getLogger(__name__)
+
+COMPLETED = "completed"
+
+# Kafka coordinates (topic, partition, offset) that identify one consumed event.
+Coordinates = tuple[str, int, int]
+
+
+def coordinates(source: SourceEvent) -> Coordinates:
+    """Return the (topic, partition, offset) of ``source``."""
+    return (source.topic, source.partition, source.offset)
+
+
+def push_key(record: dict[str, Any]) -> str:
+    """Return the `<repository>/<revision>` key of a push or job record."""
+    return f"{record['repository']}/{record['revision']}"
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One consumed event of a batch and the Faust event whose partition its table keys use."""
+
+    source: SourceEvent
+
+    # The Faust event, or None outside a Faust stream (unit tests with dict tables).
+    event: Any = None
+
+
+@dataclass(frozen=True)
+class PushWrite:
+    """An accepted push record and the event it came from."""
+
+    key: str
+    record: dict[str, Any]
+    source: SourceEvent
+
+
+@dataclass(frozen=True)
+class AppliedJob:
+    """A job event that passed the state rule and goes to the accepted topic.
+
+    ``released`` is true for a job parked by an earlier event and released by its push.
+    """
+
+    record: dict[str, Any]
+    source: SourceEvent
+    released: bool
+
+    @property
+    def guid(self) -> str:
+        """Job guid of the record."""
+        return self.record["job"]["job_guid"]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An event to dead-letter, with the error and, for parked jobs, the record's bytes."""
+
+    source: SourceEvent
+    error: BaseException
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Release:
+    """Parked jobs of one push key that a push released."""
+
+    key: str
+    partition: int
+    count: int
+
+
+@dataclass
+class JoinPlan:
+    """Everything one batch writes, sends and changes, in event order.
+
+    Table changes stay in the overlays until the database write and the sends are confirmed.
+    """
+
+    pushes: TableOverlay
+    parked: TableOverlay
+    job_states: TableOverlay
+    push_writes: dict[str, PushWrite] = field(default_factory=dict)
+    push_sends: list[PushWrite] = field(default_factory=list)
+    jobs: list[AppliedJob] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    releases: list[Release] = field(default_factory=list)
+    parked_partitions: list[int] = field(default_factory=list)
+    dropped: int = 0
+
+    def commit_tables(self) -> None:
+        """Write the buffered changes to the tables; job states go last.
+
+        If the worker dies part-way, the batch is consumed again. A push or a released job
+        is then written again, which is idempotent. A job whose state is not stored yet is
+        applied again instead of being dropped as a repeat.
+        """
+        self.pushes.commit()
+        self.parked.commit()
+        self.job_states.commit()
+
+
+class JoinPlanner:
+    """Folds the push and job events of a batch, in order, into a JoinPlan.
+
+    The fold applies the same rules as handling the events one by one: the job-state rule
+    per guid, parking until the push is known, and release in arrival order.
+    """
+
+    def __init__(
+        self, topics: TopicNames, tables: JoinTables, clock: Callable[[], float]
+    ) -> None:
+        self._topics = topics
+        self._tables = tables
+        self._clock = clock
+
+    def plan(
+        self, items: list[BatchItem], excluded: Mapping[Coordinates, BaseException]
+    ) -> JoinPlan:
+        """Fold ``items``; events in ``excluded`` are rejected with their error instead.
+
+        ``excluded`` lists events whose records the database rejected in an earlier attempt
+        of the same batch; they may be released parked jobs from earlier batches.
+        """
+        plan = JoinPlan(
+            pushes=TableOverlay(self._tables.pushes),
+            parked=TableOverlay(self._tables.parked),
+            job_states=TableOverlay(self._tables.job_states),
+        )
+
+        for item in items:
+            source = item.source
+            error = excluded.get(coordinates(source))
+            if error is not None:
+                plan.rejections.append(Rejection(source, error))
+                continue
+
+            with event_scope(item.event):
+                try:
+                    self._add(plan, item, excluded)
+                except Exception as failure:
+                    plan.rejections.append(Rejection(source, failure))
+
+        return plan
+
+    def _add(
+        self, plan: JoinPlan, item: BatchItem, excluded: Mapping[Coordinates, BaseException]
+    ) -> None:
+        topic = item.source.topic
+        if topic == self._topics.pushes:
+            self._add_push(plan, item, excluded)
+        elif topic == self._topics.jobs:
+            self._add_job(plan, item, excluded)
+        else:
+            raise RuntimeError(f"join agent received an event of unexpected topic {topic}")
+
+    def _add_push(
+        self, plan: JoinPlan, item: BatchItem, excluded: Mapping[Coordinates, BaseException]
+    ) -> None:
+        record = decode_push(item.source)
+        key = push_key(record)
+        write = PushWrite(key, record, item.source)
+
+        # The last push event of a key is the one written; it moves to the end of the order.
+        plan.push_writes.pop(key, None)
+        plan.push_writes[key] = write
+        plan.push_sends.append(write)
+        plan.pushes.set(key, record, item.event)
+
+        self._release(plan, key, item, excluded)
+
+    def _add_job(
+        self, plan: JoinPlan, item: BatchItem, excluded: Mapping[Coordinates, BaseException]
+    ) -> None:
+        source = item.source
+        record = decode_job(source)
+        key = push_key(record)
+        guid = record["job"]["job_guid"]
+        state = record["job"]["state"]
+
+        current = plan.job_states.get(guid)
+        if not should_apply(current, state):
+            plan.dropped += 1
+            logger.debug(
+                "Dropped job %s event in state %s after state %s (%s, push %s)",
+                guid,
+                state,
+                current,
+                source.position,
+                key,
+            )
+            return
+
+        self._complete_superseded(plan, record, item)
+
+        if plan.pushes.get(key) is None:
+            self._park(plan, key, record, item)
+            plan.job_states.set(guid, state, item.event)
+            return
+
+        # Jobs still parked under a known push were left by an interrupted release; they
+        # are older than this event and go first.
+        self._release(plan, key, item, excluded)
+
+        plan.jobs.append(AppliedJob(record, source, released=False))
+        plan.job_states.set(guid, state, item.event)
+
+    def _complete_superseded(self, plan: JoinPlan, record: dict[str, Any], item: BatchItem) -> None:
+        # A superseded job with a state in this table partition is completed here as the
+        # database completes it, so its later events are dropped. Retries of a task share
+        # its push, and so its partition. A guid without a state here is left alone because
+        # its events may still arrive, and the database only completes existing rows.
+        for guid in record.get("superseded") or []:
+            current = plan.job_states.get(guid)
+            if current is not None and current != COMPLETED:
+                plan.job_states.set(guid, COMPLETED, item.event)
+                logger.debug(
+                    "Completed superseded job %s (was %s), superseded by %s at %s",
+                    guid,
+                    current,
+                    record["job"]["job_guid"],
+                    item.source.position,
+                )
+
+    def _park(self, plan: JoinPlan, key: str, record: dict[str, Any], item: BatchItem) -> None:
+        source = item.source
+        job = make_parked_job(record, source, self._clock())
+        entry, added = add_job(plan.parked.get(key), source.partition, job)
+        if not added:
+            logger.debug(
+                "Job event %s (job %s state %s) is already parked under %s; replay ignored",
+                source.position,
+                record["job"]["job_guid"],
+                record["job"]["state"],
+                key,
+            )
+            return
+
+        plan.parked.set(key, entry, item.event)
+        plan.parked_partitions.append(source.partition)
+        logger.debug(
+            "Parked job %s state %s until push %s arrives (%s, %d parked for it)",
+            record["job"]["job_guid"],
+            record["job"]["state"],
+            key,
+            source.position,
+            len(entry["jobs"]),
+        )
+
+    def _release(
+        self,
+        plan: JoinPlan,
+        key: str,
+        item: BatchItem,
+        excluded: Mapping[Coordinates, BaseException],
+    ) -> None:
+        entry = plan.parked.get(key)
+        if not entry:
+            return
+
+        for job in entry["jobs"]:
+            source = source_of(job)
+            error = excluded.get(coordinates(source))
+            if error is not None:
+                plan.rejections.append(Rejection(source, error, encode_json(job["record"])))
+            else:
+                plan.jobs.append(AppliedJob(job["record"], source, released=True))
+
+        plan.parked.delete(key, item.event)
+        plan.releases.append(Release(key, entry["partition"], len(entry["jobs"])))
+
+
+def database_jobs(jobs: list[AppliedJob]) -> list[tuple[AppliedJob, dict[str, Any]]]:
+    """Return the record to write for each guid's last applied event, in event order.
+
+    Earlier applied events of a guid are not written, but their log references and the
+    supersedes they list are merged into the written record, so the rows end as if every
+    event had been written in turn. A listed guid is left out of the supersedes when an
+    event of it is applied later in the batch, because the database completes the
+    superseded jobs after the batch's upserts and one by one it would not have.
+    """
+    last: dict[str, int] = {}
+    for index, job in enumerate(jobs):
+        last[job.guid] = index
+
+    superseded: dict[str, dict[str, None]] = {}
+    logs: dict[str, dict[tuple[Any, Any], dict[str, Any]]] = {}
+    for index, job in enumerate(jobs):
+        for guid in job.record.get("superseded") or []:
+            if last.get(guid, -1) < index:
+                superseded.setdefault(job.guid, {})[guid] = None
+        for reference in job.record["job"].get("log_references") or []:
+            references = logs.setdefault(job.guid, {})
+            references.setdefault((reference.get("name"), reference.get("url")), reference)
+
+    written: list[tuple[AppliedJob, dict[str, Any]]] = []
+    for index, job in enumerate(jobs):
+        if last[job.guid] != index:
+            continue
+
+        record = dict(job.record)
+        record["superseded"] = list(superseded.get(job.guid, {}))
+        if job.guid in logs:
+            record["job"] = {**record["job"], "log_references": list(logs[job.guid].values())}
+        written.append((job, record))
+    return written
+
+
+def decode_push(source: SourceEvent) -> dict[str, Any]:
+    """Decode a push record, rejecting one without repository and revision."""
+    record = decode_json(source.value or b"")
+    _require_text(record, ("repository", "revision"), "push record")
+    return record
+
+
+def decode_job(source: SourceEvent) -> dict[str, Any]:
+    """Decode a job record, rejecting one without guid or with an unknown state."""
+    record = decode_json(source.value or b"")
+    _require_text(record, ("repository", "revision"), "job record")
+    _require_text(record.get("job"), ("job_guid", "state"), "job record field `job`")
+
+    state = record["job"]["state"]
+    if state not in JOB_STATES:
+        raise RejectedMessage(
+            RejectReason.SCHEMA,
+            f"job state {state!r} is not one of {', '.join(JOB_STATES)}",
+            detail=[{"path": "$.job.state", "rule": "enum", "value": state}],
+        )
+    return record
+
+
+def _require_text(value: Any, fields: tuple[str, ...], what: str) -> None:
+    if not isinstance(value, dict):
+        raise RejectedMessage(RejectReason.SCHEMA, f"{what} is not a JSON object")
+
+    for name in fields:
+        if not isinstance(value.get(name), str) or not value[name]:
+            raise RejectedMessage(
+                RejectReason.SCHEMA,
+                f"{what} has no text field `{name}`",
+                detail=[{"path": f"$.{name}", "rule": "required", "value": value.get(name)}],
+            )

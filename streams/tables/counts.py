@@ -1,0 +1,33 @@
+"""Key counts of the join tables, for the metrics page and the log."""
+
+from __future__ import annotations
+
+import logging
+
+from streams import metrics
+from streams.tables.definitions import JOB_STATE_TABLE, PARKED_TABLE, PUSH_TABLE, JoinTables
+
+logger = logging.getLogger(__name__)
+
+
+def record_table_sizes(tables: JoinTables) -> dict[str, int]:
+    """Count the keys of each table's active partitions, publish them as gauges and log them.
+
+    Counting reads every key of the local RocksDB partitions, so it runs on a timer and not
+    per event.
+    """
+    sizes = {
+        PUSH_TABLE: len(tables.pushes),
+        PARKED_TABLE: len(tables.parked),
+        JOB_STATE_TABLE: len(tables.job_states),
+    }
+    for name, count in sizes.items():
+        metrics.TABLE_KEYS.labels(table=name).set(count)
+
+    logger.debug(
+        "Table keys: %d pushes, %d parked push keys, %d job states",
+        sizes[PUSH_TABLE],
+        sizes[PARKED_TABLE],
+        sizes[JOB_STATE_TABLE],
+    )
+    return sizes
