@@ -3,10 +3,17 @@
 Each stage conserves records, so with the run's own topics the counts must balance:
 
     published messages   = run message ids found on the raw topics
-    raw push records     = push-by-revision records + dead letters from the raw push topic
+    raw push records     = push-by-revision records of the push ingest + dead letters from the raw push topic
+    un-enriched pushes   = enrichment copies
+    enrichment copies    = push-by-revision records of the enrich agent + dead letters from the enrichment topic
     raw job records      = job-by-revision records + dead letters from the raw job topic
     push-by-revision     = accepted push records + dead letters from the push topic
     job-by-revision      = accepted job records + dropped + still parked + dead letters from the job topic
+
+The worker runs with PUSH_ENRICHMENT on, so the push ingest copies every un-enriched push
+record to the enrichment topic. An enriched push is a second push event: a push line that is
+enriched yields two accepted push records. streams.main_job.enrichment finds the
+push-by-revision records the enrich agent sent.
 
 Dropped and parked job events leave no record, so their counts come from the worker's metrics.
 A positive gap is work in flight; a run is settled when every gap is zero.
@@ -20,6 +27,7 @@ from dataclasses import dataclass, field
 
 from streams.config import TopicNames
 from streams.main_job.broker import line_of
+from streams.main_job.enrichment import enriched_by_lookup, is_enriched
 from streams.main_job.observe import MESSAGE_ID_HEADER, KafkaRecord, WorkerCounts
 from streams.samples import (
     ACCEPTED_JOB,
@@ -54,6 +62,8 @@ class Accounting:
     stages: tuple[StageBalance, ...]
     accepted_pushes: int
     accepted_jobs: int
+    # Push-by-revision records that the enrich agent sent after a successful commit lookup.
+    enriched_pushes: int
     dropped: int
     parked: int
     dead_letters: int
@@ -75,8 +85,8 @@ class Accounting:
         relayed = self.published - len(self.missing_lines)
         gaps = ", ".join(f"{stage.stage} {stage.gap}" for stage in self.stages if stage.gap)
         return (
-            f"relayed {relayed}/{self.published}, accepted {self.accepted_pushes} push and "
-            f"{self.accepted_jobs} job events, dropped {self.dropped}, parked {self.parked}, "
+            f"relayed {relayed}/{self.published}, enriched {self.enriched_pushes} pushes, accepted "
+            f"{self.accepted_pushes} push and {self.accepted_jobs} job events, dropped {self.dropped}, parked {self.parked}, "
             f"dead-lettered {self.dead_letters}" + (f"; in flight: {gaps}" if gaps else "")
         )
 
@@ -108,8 +118,14 @@ def account(
     pushes = len(records[topics.pushes])
     jobs = len(records[topics.jobs])
 
+    copies = records[topics.push_enrichment]
+    enriched = len(enriched_by_lookup(records[topics.pushes], copies))
+    not_enriched = sum(1 for record in records[topics.pushes] if not is_enriched(record))
+
     stages = (
-        StageBalance("push ingest", len(raw_pushes), pushes + dead_by_source[topics.raw_pushes]),
+        StageBalance("push ingest", len(raw_pushes), pushes - enriched + dead_by_source[topics.raw_pushes]),
+        StageBalance("enrichment copy", not_enriched, len(copies)),
+        StageBalance("push enrichment", len(copies), enriched + dead_by_source[topics.push_enrichment]),
         StageBalance("job ingest", len(raw_jobs), jobs + dead_by_source[topics.raw_jobs]),
         StageBalance("push join", pushes, accepted_pushes + dead_by_source[topics.pushes]),
         StageBalance(
@@ -125,6 +141,7 @@ def account(
         stages=stages,
         accepted_pushes=accepted_pushes,
         accepted_jobs=accepted_jobs,
+        enriched_pushes=enriched,
         dropped=worker.dropped,
         parked=worker.parked,
         dead_letters=len(records[topics.dead_letter]),
@@ -147,20 +164,25 @@ class ExpectationCheck:
 def compare_with_expected(
     run_id: str,
     accounting: Accounting,
+    accepted_pushes: Sequence[KafkaRecord],
     dead_letters: Sequence[KafkaRecord],
     expected: Sequence[ExpectedOutcome],
 ) -> ExpectationCheck:
-    """Compare outcome counts, and the reason of each dead-lettered line, with ``expected``."""
+    """Compare outcome counts, accepted push keys and the reason of each dead letter with ``expected``."""
     check = ExpectationCheck()
     expected_counts = Counter(outcome.outcome for outcome in expected)
+    expected_enriched = sum(1 for outcome in expected if outcome.enriched_key is not None)
 
     observed = {
-        ACCEPTED_PUSH: accounting.accepted_pushes,
-        PARKED: accounting.parked,
+        ACCEPTED_PUSH: (expected_counts[ACCEPTED_PUSH] + expected_enriched, accounting.accepted_pushes),
+        "enriched push": (expected_enriched, accounting.enriched_pushes),
+        PARKED: (expected_counts[PARKED], accounting.parked),
     }
-    for outcome, count in observed.items():
-        if count != expected_counts[outcome]:
-            check.differences.append(f"{outcome}: expected {expected_counts[outcome]}, observed {count}")
+    for outcome, (want, count) in observed.items():
+        if count != want:
+            check.differences.append(f"{outcome}: expected {want}, observed {count}")
+
+    check.differences.extend(_push_key_differences(accepted_pushes, expected))
 
     # Delivery is at least once, so a redelivered event can overtake a later one of the same
     # job. The state rule then drops the late event instead of accepting it: the split between
@@ -189,6 +211,24 @@ def compare_with_expected(
     for line, reason in sorted(reasons.items()):
         check.differences.append(f"line {line}: unexpected dead letter {reason}")
     return check
+
+
+def _push_key_differences(accepted: Sequence[KafkaRecord], expected: Sequence[ExpectedOutcome]) -> list[str]:
+    """List the push keys whose count of accepted records, enriched or not, differs from ``expected``."""
+    want: Counter[tuple[str, bool]] = Counter()
+    for outcome in expected:
+        if outcome.outcome == ACCEPTED_PUSH and outcome.key is not None:
+            want[(outcome.key, False)] += 1
+        if outcome.enriched_key is not None:
+            want[(outcome.enriched_key, True)] += 1
+
+    got = Counter((record.key or "", is_enriched(record)) for record in accepted)
+    return [
+        f"push {key} {'enriched' if enriched else 'not enriched'}: expected {want[(key, enriched)]}, "
+        f"observed {got[(key, enriched)]}"
+        for key, enriched in sorted(set(want) | set(got))
+        if want[(key, enriched)] != got[(key, enriched)]
+    ]
 
 
 def _source_topic(record: KafkaRecord) -> str | None:

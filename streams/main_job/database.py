@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from streams.main_job.observe import KafkaRecord
 from streams.sinks.database.engine import create_database_engine
-from streams.sinks.database.queries import jobs_of_push, pushes_of_repository
+from streams.sinks.database.models import push, repository
+from streams.sinks.database.queries import jobs_of_push
 from streams.transforms.state import state_rank
 
 logger = logging.getLogger(__name__)
 
-# Most pushes of one repository that the check reads; the samples have a handful.
-MAX_PUSHES_READ = 1000
+# Revisions per query when the check looks pushes up by key.
+REVISIONS_PER_QUERY = 500
 
 
 @dataclass
@@ -44,12 +49,7 @@ async def read_stored_run(
 
     engine = create_database_engine(url, pool_size=1)
     try:
-        for repository in sorted({key.partition("/")[0] for key in push_keys | job_keys}):
-            rows = await pushes_of_repository(engine, repository, limit=MAX_PUSHES_READ)
-            for row in rows:
-                key = f"{repository}/{row['revision']}"
-                if key in push_keys | job_keys:
-                    stored.pushes[key] = row
+        stored.pushes = await _read_pushes(engine, push_keys | job_keys)
 
         for key in sorted(job_keys):
             repository, _, revision = key.partition("/")
@@ -67,6 +67,35 @@ async def read_stored_run(
         elif state_rank(row["state"]) < state_rank(state):
             stored.missing.append(f"job {guid} stored as {row['state']}, accepted as {state}")
     return stored
+
+
+async def _read_pushes(engine: AsyncEngine, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Read the stored push of each `<repository>/<revision>` key; keys not stored are left out.
+
+    The pushes are looked up by key because a shared database can hold many other pushes
+    of the same repository with the same push time.
+    """
+    revisions: dict[str, list[str]] = defaultdict(list)
+    for key in sorted(keys):
+        repository_name, _, revision = key.partition("/")
+        revisions[repository_name].append(revision)
+
+    found: dict[str, dict[str, Any]] = {}
+    async with engine.connect() as connection:
+        for repository_name, names in revisions.items():
+            for start in range(0, len(names), REVISIONS_PER_QUERY):
+                query = (
+                    select(repository.c.name.label("repository"), push.c.revision, push.c.author,
+                           push.c.push_timestamp, push.c.enriched, push.c.kind)
+                    .join(repository, repository.c.id == push.c.repository_id)
+                    .where(
+                        repository.c.name == repository_name,
+                        push.c.revision.in_(names[start : start + REVISIONS_PER_QUERY]),
+                    )
+                )
+                for row in await connection.execute(query):
+                    found[f"{row.repository}/{row.revision}"] = dict(row._mapping)
+    return found
 
 
 def _push_key(record: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""One run of the main job: start the bridge and a worker, publish, account, summarize, clean up."""
+"""One run of the main job: start the lookup server, bridge and worker, publish, account, summarize, clean up."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from streams.config import TopicNames, WorkerSettings
 from streams.main_job import broker
 from streams.main_job.accounting import Accounting, account, compare_with_expected
 from streams.main_job.database import read_stored_run
+from streams.main_job.enrichment import moved_heads
+from streams.main_job.lookups import lookup_server
 from streams.main_job.observe import TopicReader, WorkerCounts, observed_topics, read_worker_counts
 from streams.main_job.processes import ManagedProcess, child_env
 from streams.main_job.settings import RunSettings
@@ -52,18 +54,22 @@ async def run_job(
     expected: list[ExpectedOutcome] | None,
     keep_topics: bool,
 ) -> RunOutcome:
-    """Run the whole flow; the subprocesses and the run's queues are removed on every exit path."""
+    """Run the whole flow. Every exit path stops the subprocesses and the lookup server and deletes the run's queues."""
     worker_settings = settings.worker_settings(child_env({}))
     topics = worker_settings.topics
     messages = broker.load_messages(messages_file, settings.run_id)
+    lookups = lookup_server()
 
     await upgrade_database(settings.database.url)
     await ensure_topics(worker_settings)
 
+    # The worker sends every lookup to this server on 127.0.0.1, so a run contacts no other host.
+    await lookups.start()
+    print(f"Serving the bundled lookup responses on {lookups.url}", flush=True)
     worker = ManagedProcess(
         "worker",
         [sys.executable, "-m", "streams.cli", "--skip-migrations"],
-        child_env(settings.worker_env()),
+        child_env(settings.worker_env(lookups.url)),
         settings.run_dir / "worker.log",
     )
     bridge = ManagedProcess(
@@ -101,8 +107,9 @@ async def run_job(
             elapsed = time.monotonic() - started
     finally:
         await reader.stop()
+        await lookups.stop()
 
-    report = await _build_report(settings, reader, accounting, expected, elapsed)
+    report = await _build_report(settings, reader, accounting, expected, elapsed, len(lookups.requests))
     summary = format_summary(report)
 
     healthy = result.nacked == 0 and result.returned == 0
@@ -164,6 +171,7 @@ async def _build_report(
     accounting: Accounting,
     expected: list[ExpectedOutcome] | None,
     elapsed: float,
+    lookup_requests: int,
 ) -> RunReport:
     names = settings.topics()
     accepted_pushes = reader.records(names.accepted_pushes)
@@ -172,7 +180,9 @@ async def _build_report(
 
     stored = await read_stored_run(settings.database.url, accepted_pushes, accepted_jobs)
     expectation = (
-        compare_with_expected(settings.run_id, accounting, dead_letters, expected) if expected is not None else None
+        compare_with_expected(settings.run_id, accounting, accepted_pushes, dead_letters, expected)
+        if expected is not None
+        else None
     )
     return RunReport(
         run_name=settings.name,
@@ -181,6 +191,8 @@ async def _build_report(
         accepted_pushes=accepted_pushes,
         accepted_jobs=accepted_jobs,
         dead_letters=dead_letters,
+        moved_heads=moved_heads(reader.records(names.pushes), reader.records(names.push_enrichment)),
+        lookup_requests=lookup_requests,
         stored=stored,
         expectation=expectation,
         elapsed=elapsed,

@@ -16,7 +16,9 @@ from streams.config import TopicNames
 
 logger = logging.getLogger(__name__)
 
+# Bridge headers that every record derived from a delivery carries.
 MESSAGE_ID_HEADER = "amqp.message_id"
+RECEIVED_AT_HEADER = "bridge.received_at"
 
 # Prometheus series of the worker that the accounting reads.
 DROPPED_METRIC = "pulse_ingest_job_events_dropped"
@@ -118,10 +120,11 @@ class TopicReader:
 
 
 def observed_topics(names: TopicNames) -> tuple[str, ...]:
-    """Return the run topics the accounting reads (all but the internal sweep topic)."""
+    """Return the run topics the accounting reads (all but the task and sweep topics)."""
     return (
         names.raw_pushes,
         names.raw_jobs,
+        names.push_enrichment,
         names.pushes,
         names.jobs,
         names.accepted_pushes,

@@ -19,6 +19,14 @@ RUN_NAME_PREFIX = "main-job-"
 
 DEFAULT_PULSE_URL = "amqp://pulse-local:pulse-local@127.0.0.1:35672/pulse"
 
+# Worker variables that choose where lookups go; a run sets each to its fixture server.
+LOOKUP_URL_VARIABLES = (
+    "LOOKUP_BASE_URL_OVERRIDE",
+    "TASKCLUSTER_ROOT_URL_OVERRIDE",
+    "HG_BASE_URL_OVERRIDE",
+    "GITHUB_API_URL",
+)
+
 
 def new_run_id() -> str:
     """Return a run id made of the UTC start time and 6 random hex digits."""
@@ -84,9 +92,14 @@ class RunSettings:
         user = self.pulse_url.user
         return (f"queue/{user}/{self.push_queue}", f"queue/{user}/{self.job_queue}")
 
-    def worker_env(self) -> dict[str, str]:
-        """Return the variables that point the worker at this run's topics and database."""
-        return {
+    def worker_env(self, lookup_base_url: str | None = None) -> dict[str, str]:
+        """Return the variables that point the worker at this run's topics and database.
+
+        With ``lookup_base_url`` (the run's fixture server) the worker enriches pushes and
+        sends every lookup there. Without it push enrichment is off, so the worker makes no
+        lookup for pushes.
+        """
+        env = {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "TOPIC_PREFIX": self.topic_prefix,
             "APP_ID": self.name,
@@ -94,11 +107,21 @@ class RunSettings:
             "DATA_DIR": str(self.run_dir / "worker"),
             "DATABASE_URL": self.database.url,
             "METRICS_PORT": str(self.metrics_port),
-            # The samples' pushes point at hg.mozilla.org and GitHub, which a demo run must
-            # not contact, so the lookups stay off.
             "PUSH_ENRICHMENT": "false",
+            # The pushlog poller would read json-pushes of every active hg repository, so it stays off.
             "PUSHLOG_POLL_INTERVAL": "0",
         }
+        if lookup_base_url is None:
+            return env
+
+        # The samples' pushes point at hg.mozilla.org and GitHub, which a run must not
+        # contact. Each per-service override is set too, so a value inherited from the
+        # caller's environment cannot send a lookup elsewhere, and no GitHub token is sent.
+        env["PUSH_ENRICHMENT"] = "true"
+        for name in LOOKUP_URL_VARIABLES:
+            env[name] = lookup_base_url
+        env["GITHUB_TOKEN"] = ""
+        return env
 
     def bridge_env(self) -> dict[str, str]:
         """Return the variables that point the bridge at this run's queues and raw topics."""

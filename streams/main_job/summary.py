@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from streams.main_job.accounting import Accounting, ExpectationCheck
 from streams.main_job.database import StoredRun
+from streams.main_job.enrichment import MovedHead
 from streams.main_job.observe import KafkaRecord
 
 
@@ -21,6 +22,9 @@ class RunReport:
     accepted_pushes: Sequence[KafkaRecord]
     accepted_jobs: Sequence[KafkaRecord]
     dead_letters: Sequence[KafkaRecord]
+    moved_heads: Sequence[MovedHead]
+    # Requests that the run's fixture server received.
+    lookup_requests: int
     stored: StoredRun | None
     expectation: ExpectationCheck | None
     elapsed: float
@@ -52,6 +56,8 @@ def format_summary(report: RunReport) -> str:
         lines += ["", "Stored jobs by state and result:"]
         lines += [f"  {state:<10} {result:<12} {count:>4}" for (state, result), count in sorted(states.items())]
 
+    lines += ["", *_enrichment_lines(report)]
+
     reasons = Counter(str((record.value or {}).get("reason")) for record in report.dead_letters)
     lines += ["", f"Dead-lettered messages: {accounting.dead_letters}"]
     lines += [f"  {reason:<22} {count:>4}" for reason, count in sorted(reasons.items())]
@@ -70,6 +76,18 @@ def format_summary(report: RunReport) -> str:
     rate = accounting.published / report.elapsed if report.elapsed > 0 else 0.0
     lines.append(f"Elapsed {report.elapsed:.1f} s from the first publish, {rate:.1f} messages/s")
     return "\n".join(lines)
+
+
+def _enrichment_lines(report: RunReport) -> list[str]:
+    enriched_keys = {_push_id(record) for record in report.accepted_pushes if record.value.get("enriched")}
+    lines = [
+        f"Pushes enriched with their commit list: {report.accounting.enriched_pushes} push events, "
+        f"{len(enriched_keys)} distinct pushes; {report.lookup_requests} lookup requests served by the local fixture server",
+    ]
+    if report.moved_heads:
+        lines.append("Pushes stored under two revisions because the looked-up head differs from the head in the message:")
+        lines += [f"  {head.message_key} (message, not enriched) -> {head.enriched_key} (enriched)" for head in report.moved_heads]
+    return lines
 
 
 def _verdict(report: RunReport) -> list[str]:

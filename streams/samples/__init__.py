@@ -11,6 +11,10 @@ from typing import Any
 MESSAGES_FILE = "pulse-messages.jsonl"
 EXPECTED_FILE = "expected-outcomes.jsonl"
 
+# Folder of upstream lookup responses (json-pushes, GitHub compare, pull request commits) in the
+# layout that streams.lookups.fixture_server.FixtureData.load reads.
+LOOKUPS_DIR = "lookups"
+
 # Outcomes that `expected-outcomes.jsonl` assigns to a sample line.
 ACCEPTED_PUSH = "accepted-push"
 ACCEPTED_JOB = "accepted-job"
@@ -22,12 +26,18 @@ OUTCOMES = (ACCEPTED_PUSH, ACCEPTED_JOB, DROPPED_BY_STATE, PARKED, DEAD_LETTER)
 
 @dataclass(frozen=True)
 class ExpectedOutcome:
-    """Expected outcome of one sample line, with the rejection reason of a dead letter."""
+    """Expected outcome of one sample line, with the rejection reason of a dead letter.
+
+    ``enriched_key`` is set on a push line whose commit lookup succeeds: the line then also
+    yields an enriched push record under that `<repository>/<revision>` key, which differs
+    from ``key`` when the looked-up head is not the head that the message names.
+    """
 
     line: int
     outcome: str
     reason: str | None = None
     key: str | None = None
+    enriched_key: str | None = None
 
 
 def samples_dir() -> Path:
@@ -38,6 +48,11 @@ def samples_dir() -> Path:
 def messages_path() -> Path:
     """Return the JSON-lines file of bundled sample messages."""
     return samples_dir() / MESSAGES_FILE
+
+
+def lookups_path() -> Path:
+    """Return the folder of bundled lookup responses that the main job's fixture server serves."""
+    return samples_dir() / LOOKUPS_DIR
 
 
 def load_expected(path: Path | None = None) -> list[ExpectedOutcome]:
@@ -57,6 +72,7 @@ def load_expected(path: Path | None = None) -> list[ExpectedOutcome]:
                 outcome=entry["outcome"],
                 reason=entry.get("reason"),
                 key=entry.get("key"),
+                enriched_key=entry.get("enriched_key"),
             )
         )
     return outcomes

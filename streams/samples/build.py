@@ -2,7 +2,8 @@
 
 Run from a checkout: `.venv/bin/python -m streams.samples.build`. It rewrites
 `pulse-messages.jsonl` (one `{exchange, routing_key, body | body_base64}` per line, in
-publishing order) and `expected-outcomes.jsonl` (the outcome of each of those lines).
+publishing order), `expected-outcomes.jsonl` (the outcome of each of those lines) and the
+upstream responses in `lookups/` that the main job's fixture server serves.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from streams.samples import (
     DEAD_LETTER,
     DROPPED_BY_STATE,
     EXPECTED_FILE,
+    LOOKUPS_DIR,
     MESSAGES_FILE,
     PARKED,
     samples_dir,
@@ -59,13 +61,21 @@ GITHUB_PUSH_REPOSITORIES = {
 # Task id of the job whose push never arrives; it stays parked for PARKED_JOB_WINDOW.
 ORPHAN_TASK_ID = "0a1b2c3d-0000-4000-8000-00000000a001/0"
 
+# Lookup response files, named as streams.lookups.fixture_server.FixtureData.load reads them.
+JSON_PUSHES_FILE = "hg_push_commits.json"
+GITHUB_COMPARE_FILE = "github_push_compare.json"
+PULL_REQUEST_FILE = "github_pr.json"
+PULL_REQUEST_COMMITS_FILE = "github_pr_commits.json"
+
 
 class SampleWriter:
     """Collects sample lines with their expected outcomes, numbered from 1."""
 
-    def __init__(self) -> None:
+    def __init__(self, lookups: dict[str, Any]) -> None:
         self.messages: list[dict[str, Any]] = []
         self.outcomes: list[dict[str, Any]] = []
+        # Lookup responses by file name, written to the `lookups/` folder.
+        self.lookups = lookups
 
     def add(
         self,
@@ -77,8 +87,13 @@ class SampleWriter:
         raw: bytes | None = None,
         reason: str | None = None,
         key: str | None = None,
+        enriched_key: str | None = None,
     ) -> None:
-        """Append one message; ``raw`` bytes replace the JSON ``body``."""
+        """Append one message; ``raw`` bytes replace the JSON ``body``.
+
+        ``enriched_key`` is the push key of the enriched record that the line's commit lookup
+        yields, for a push line whose lookup response is bundled.
+        """
         entry: dict[str, Any] = {"exchange": exchange, "routing_key": routing_key}
         if raw is not None:
             entry["body_base64"] = base64.b64encode(raw).decode("ascii")
@@ -91,12 +106,19 @@ class SampleWriter:
             expected["reason"] = reason
         if key is not None:
             expected["key"] = key
+        if enriched_key is not None:
+            expected["enriched_key"] = enriched_key
         self.outcomes.append(expected)
 
     def write(self, folder: Path) -> None:
-        """Write both JSON-lines files into ``folder``."""
+        """Write both JSON-lines files and the lookup responses into ``folder``."""
         _write_lines(folder / MESSAGES_FILE, self.messages)
         _write_lines(folder / EXPECTED_FILE, self.outcomes)
+
+        lookups = folder / LOOKUPS_DIR
+        lookups.mkdir(exist_ok=True)
+        for name, content in sorted(self.lookups.items()):
+            _write_json(lookups / name, content)
 
 
 def load(name: str) -> Any:
@@ -148,13 +170,61 @@ def synthetic_hg_push(push: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def synthetic_json_push(push: dict[str, Any]) -> dict[str, Any]:
+    """Build the json-pushes (version 2, full) entry of one push of push_data.json.
+
+    push_data.json lists a push's revisions newest first, as Treeherder's API returns them,
+    and json-pushes lists changesets oldest first, so the head becomes the last changeset.
+    """
+    changesets: list[dict[str, Any]] = []
+    for revision in reversed(push["revisions"]):
+        parents = [changesets[-1]["node"]] if changesets else []
+        changesets.append(
+            {
+                "author": revision["author"],
+                "branch": "default",
+                "desc": revision["comment"],
+                "node": revision["revision"],
+                "parents": parents,
+                "tags": [],
+            }
+        )
+
+    if not changesets or changesets[-1]["node"] != push["revision"]:
+        raise ValueError(f"push {push['id']} of push_data.json does not list its head {push['revision']} first")
+    return {"changesets": changesets, "date": int(push["push_timestamp"]), "user": push["author"]}
+
+
+def build_lookups(job_push: dict[str, Any]) -> dict[str, Any]:
+    """Collect the lookup responses that enrich every sample push, keyed by file name.
+
+    json-pushes gets the hg push of hg_push_commits.json and the synthetic autoland push of
+    ``job_push``. The fixture server serves these pushes for every repository path, which is
+    safe because their push ids differ.
+    """
+    hg_response = load("hg_push_commits.json")
+    json_pushes = dict(hg_response["pushes"])
+    json_pushes[str(job_push["id"])] = synthetic_json_push(job_push)
+
+    return {
+        JSON_PUSHES_FILE: {
+            "lastpushid": max(int(push_id) for push_id in json_pushes),
+            "pushes": json_pushes,
+        },
+        GITHUB_COMPARE_FILE: load("github_push_compare.json"),
+        PULL_REQUEST_FILE: load("github_pr.json"),
+        PULL_REQUEST_COMMITS_FILE: load("github_pr_commits.json"),
+    }
+
+
 def build() -> SampleWriter:
-    """Assemble every sample line in publishing order."""
-    writer = SampleWriter()
+    """Assemble every sample line in publishing order, with the lookup responses."""
     jobs = [job_events(message) for message in load("job_data.json")]
     pushes = load("push_data.json")
     job_push = pushes[0]
     job_push_key = f"{JOB_REPOSITORY}/{job_push['revision']}"
+    writer = SampleWriter(build_lookups(job_push))
+    lookups = writer.lookups
 
     def add_job(index: int, state: str, outcome: str = ACCEPTED_JOB) -> None:
         event = jobs[index][state]
@@ -165,7 +235,12 @@ def build() -> SampleWriter:
         add_job(index, "pending")
 
     writer.add(
-        HG_PUSH_EXCHANGE, JOB_ROUTING_KEY, ACCEPTED_PUSH, body=synthetic_hg_push(job_push), key=job_push_key
+        HG_PUSH_EXCHANGE,
+        JOB_ROUTING_KEY,
+        ACCEPTED_PUSH,
+        body=synthetic_hg_push(job_push),
+        key=job_push_key,
+        enriched_key=f"{JOB_REPOSITORY}/{_json_pushes_head(lookups, job_push['id'])}",
     )
 
     for index in range(EARLY_JOBS, len(jobs)):
@@ -183,7 +258,9 @@ def build() -> SampleWriter:
 
     hg_push = load("hg_push.json")
     try_key = f"try/{hg_push['payload']['heads'][-1]}"
-    writer.add(HG_PUSH_EXCHANGE, "try", ACCEPTED_PUSH, body=hg_push, key=try_key)
+    try_pushlog = hg_push["payload"]["pushlog_pushes"][0]
+    try_enriched_key = f"try/{_json_pushes_head(lookups, try_pushlog['pushid'])}"
+    writer.add(HG_PUSH_EXCHANGE, "try", ACCEPTED_PUSH, body=hg_push, key=try_key, enriched_key=try_enriched_key)
 
     for delivery in load("github_push.json"):
         payload = delivery["payload"]
@@ -194,6 +271,7 @@ def build() -> SampleWriter:
             ACCEPTED_PUSH,
             body=payload,
             key=f"{repository}/{payload['details']['event.head.sha']}",
+            enriched_key=f"{repository}/{_compare_head(lookups, payload)}",
         )
 
     pull_request = load("github_pr.json")
@@ -203,10 +281,13 @@ def build() -> SampleWriter:
         ACCEPTED_PUSH,
         body=pull_request,
         key=f"test_treeherder/{pull_request['details']['event.head.sha']}",
+        # The sample message names the pull request's first commit as its head, so the
+        # enriched record, whose head is the last commit, has a key of its own.
+        enriched_key=f"test_treeherder/{lookups[PULL_REQUEST_COMMITS_FILE][-1]['sha']}",
     )
 
-    # A second delivery of the same hg push is accepted again and stored once.
-    writer.add(HG_PUSH_EXCHANGE, "try", ACCEPTED_PUSH, body=hg_push, key=try_key)
+    # A second delivery of the same hg push is accepted and enriched again, and stored once.
+    writer.add(HG_PUSH_EXCHANGE, "try", ACCEPTED_PUSH, body=hg_push, key=try_key, enriched_key=try_enriched_key)
 
     # A job of a push that never arrives waits in the parked-job table.
     orphan = copy.deepcopy(jobs[0]["completed"])
@@ -240,6 +321,21 @@ def _add_bad_messages(writer: SampleWriter, job: dict[str, Any], hg_push: dict[s
     writer.add(PULSE_JOB_EXCHANGE, _job_routing_key(invalid_job), DEAD_LETTER, body=invalid_job, reason="schema")
 
 
+def _json_pushes_head(lookups: dict[str, Any], push_id: int | str) -> str:
+    """Return the head revision (last changeset) of one push in the bundled json-pushes."""
+    return str(lookups[JSON_PUSHES_FILE]["pushes"][str(push_id)]["changesets"][-1]["node"])
+
+
+def _compare_head(lookups: dict[str, Any], payload: dict[str, Any]) -> str:
+    """Return the head revision (last commit) of the bundled GitHub compare of one push."""
+    details = payload["details"]
+    suffix = f"/repos/{payload['organization']}/{payload['repository']}/compare/{details['event.base.sha']}...{details['event.head.sha']}"
+    for compare in lookups[GITHUB_COMPARE_FILE]:
+        if compare["url"].endswith(suffix):
+            return str(compare["commits"][-1]["sha"])
+    raise ValueError(f"github_push_compare.json has no compare ending in {suffix}")
+
+
 def _job_routing_key(event: dict[str, Any]) -> str:
     """Return a Taskcluster-style routing key that names the job's task."""
     task, _, run = event["taskId"].partition("/")
@@ -251,6 +347,11 @@ def _write_lines(path: Path, entries: Sequence[dict[str, Any]]) -> None:
         for entry in entries:
             output.write(json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
     logger.info("Wrote %d lines to %s", len(entries), path)
+
+
+def _write_json(path: Path, content: Any) -> None:
+    path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    logger.info("Wrote %s", path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

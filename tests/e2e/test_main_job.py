@@ -1,6 +1,8 @@
 """End-to-end runs of the main job through RabbitMQ, Kafka, the worker and PostgreSQL.
 
-The stored rows are compared with Treeherder's expected outputs in tests/data/treeherder.
+The main job serves the pushes' commit lookups from its own fixture server on 127.0.0.1, so
+the pushes are enriched. The stored rows are compared with Treeherder's expected outputs in
+tests/data/treeherder.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from streams.sinks.database.engine import create_database_engine
-from streams.sinks.database.models import job, job_log, push, repository, taskcluster_metadata
+from streams.sinks.database.models import commit, job, job_log, push, repository, taskcluster_metadata
 from tests.e2e.conftest import JobRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -25,6 +27,10 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "treeherder"
 
 JOB_REVISION = "9c6e4c31ad26efdad0b9af47a2b530bc414ce2c3"
 
+# Head that the pull request message names (its first commit) and head of its commit list.
+PULL_REQUEST_MESSAGE_HEAD = "6fc29703e82473fa185af2b3c307c5c475038173"
+PULL_REQUEST_HEAD = "fd561e92727fadb6bac44121941136a1a25b7c1d"
+
 
 def load(name: str) -> Any:
     return json.loads((DATA / name).read_text(encoding="utf-8"))
@@ -32,6 +38,11 @@ def load(name: str) -> Any:
 
 def epoch(seconds: int | None) -> datetime:
     return datetime.fromtimestamp(seconds or 0, tz=UTC)
+
+
+def commit_list(revisions: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """Return Treeherder's revisions as stored commits: (revision, author, comment), oldest first."""
+    return [(item["revision"], item["author"], item["comment"]) for item in revisions]
 
 
 async def _snapshot(url: str) -> dict[str, Any]:
@@ -57,6 +68,13 @@ async def _snapshot(url: str) -> dict[str, Any]:
                 select(job.c.guid, taskcluster_metadata.c.task_id, taskcluster_metadata.c.retry_id)
                 .join(job, job.c.id == taskcluster_metadata.c.job_id)
             )
+            commits = await connection.execute(
+                select(repository.c.name, push.c.revision.label("push_revision"), commit.c.revision,
+                       commit.c.author, commit.c.comment)
+                .join(push, push.c.id == commit.c.push_id)
+                .join(repository, repository.c.id == push.c.repository_id)
+                .order_by(commit.c.id)
+            )
 
             ignored = {"id", "repository_id", "push_id", "last_modified"}
             return {
@@ -67,9 +85,17 @@ async def _snapshot(url: str) -> dict[str, Any]:
                 },
                 "logs": {tuple(row) for row in logs},
                 "tasks": {row.guid: (row.task_id, row.retry_id) for row in tasks},
+                "commits": _group_commits(commits),
             }
     finally:
         await engine.dispose()
+
+
+def _group_commits(rows: Any) -> dict[tuple[str, str], list[tuple[str, str, str]]]:
+    grouped: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for row in rows:
+        grouped.setdefault((row.name, row.push_revision), []).append((row.revision, row.author, row.comment))
+    return grouped
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +119,15 @@ def test_first_run_accounts_for_all(runs: list[tuple[JobRun, dict[str, Any]]]) -
     run, _ = runs[0]
     assert run.exit_code == 0, run.output
     assert "All 110 messages accounted for." in run.output
+
+
+def test_first_run_reports_enrichment(runs: list[tuple[JobRun, dict[str, Any]]]) -> None:
+    run, _ = runs[0]
+    # 6 push lines are enriched; the hg push of try is delivered twice and stored once.
+    assert "Pushes enriched with their commit list: 6 push events, 5 distinct pushes" in run.output
+    assert "Pushes stored under two revisions" in run.output
+    assert f"test_treeherder/{PULL_REQUEST_MESSAGE_HEAD} (message, not enriched)" in run.output
+    assert f"-> test_treeherder/{PULL_REQUEST_HEAD} (enriched)" in run.output
 
 
 def test_jobs_match_treeherder(first: dict[str, Any]) -> None:
@@ -148,72 +183,117 @@ def test_task_ids_match_treeherder(first: dict[str, Any]) -> None:
     assert first["tasks"] == expected
 
 
-def test_hg_push_stored(first: dict[str, Any]) -> None:
+def test_hg_push_matches_treeherder(first: dict[str, Any]) -> None:
     want = load("transformed_hg_push.json")
-    message = load("hg_push.json")["payload"]
-    row = first["pushes"].get(("try", want["revision"]))
-
-    assert row is not None
-    assert row["author"] == want["author"]
-    # Without the json-pushes lookup the time is the message's pushlog time, not Treeherder's.
-    assert row["push_timestamp"] == epoch(message["pushlog_pushes"][0]["time"])
-    assert row["kind"] == "hg"
-    assert row["enriched"] is False
-    assert row["branch"] is None
-
-
-def test_job_push_stored(first: dict[str, Any]) -> None:
-    want = load("push_data.json")[0]
-    row = first["pushes"].get(("autoland", JOB_REVISION))
+    key = ("try", want["revision"])
+    row = first["pushes"].get(key)
 
     assert row is not None
     assert row["author"] == want["author"]
     assert row["push_timestamp"] == epoch(want["push_timestamp"])
+    assert row["kind"] == "hg"
+    assert row["enriched"] is True
+    assert row["branch"] is None
+    assert first["commits"].get(key) == commit_list(want["revisions"])
 
 
-def test_github_push_stored(first: dict[str, Any]) -> None:
+def test_job_push_matches_push_data(first: dict[str, Any]) -> None:
+    want = load("push_data.json")[0]
+    key = ("autoland", JOB_REVISION)
+    row = first["pushes"].get(key)
+
+    assert row is not None
+    assert row["author"] == want["author"]
+    assert row["push_timestamp"] == epoch(want["push_timestamp"])
+    assert row["kind"] == "hg"
+    assert row["enriched"] is True
+    # push_data.json lists revisions newest first; commits are stored oldest first.
+    assert first["commits"].get(key) == commit_list(list(reversed(want["revisions"])))
+
+
+def test_github_push_matches_treeherder(first: dict[str, Any]) -> None:
     want = load("transformed_gh_push.json")
-    delivery = load("github_push.json")[0]["payload"]
-    row = first["pushes"].get(("android-components", want["revision"]))
+    key = ("android-components", want["revision"])
+    row = first["pushes"].get(key)
 
     assert row is not None
     assert row["kind"] == "github-push"
-    assert row["enriched"] is False
+    assert row["enriched"] is True
+    assert row["author"] == want["author"]
     assert row["push_timestamp"] == epoch(want["push_timestamp"])
-    assert row["author"] == delivery["details"]["event.head.user.email"]
-    assert ("servo-try", load("github_push.json")[1]["payload"]["details"]["event.head.sha"]) in first["pushes"]
+    assert first["commits"].get(key) == commit_list(want["revisions"])
 
 
-def test_pull_request_stored(first: dict[str, Any]) -> None:
-    message = load("github_pr.json")
-    # Treeherder's record takes its head from the commit lookup; the message names the head sha.
-    revision = message["details"]["event.head.sha"]
-    row = first["pushes"].get(("test_treeherder", revision))
+def test_second_github_push_enriched(first: dict[str, Any]) -> None:
+    delivery = load("github_push.json")[1]["payload"]
+    compare = load("github_push_compare.json")[1]
+    key = ("servo-try", delivery["details"]["event.head.sha"])
+    row = first["pushes"].get(key)
+
+    assert row is not None
+    assert row["kind"] == "github-push"
+    assert row["enriched"] is True
+    stored = [revision for revision, _, _ in first["commits"].get(key, [])]
+    assert stored == [item["sha"] for item in compare["commits"]]
+
+
+def test_pull_request_matches_treeherder(first: dict[str, Any]) -> None:
+    want = load("transformed_gh_pr.json")
+    assert want["revision"] == PULL_REQUEST_HEAD
+    key = ("test_treeherder", want["revision"])
+    row = first["pushes"].get(key)
 
     assert row is not None
     assert row["kind"] == "github-pull-request"
-    assert row["author"] == message["details"]["event.head.user.email"]
+    assert row["enriched"] is True
+    assert row["author"] == want["author"]
+    assert row["push_timestamp"] == epoch(want["push_timestamp"])
     assert row["branch"] is None
+    assert first["commits"].get(key) == commit_list(want["revisions"])
 
 
-def test_unknown_repository_not_stored(first: dict[str, Any]) -> None:
-    repositories = {name for name, _ in first["pushes"]}
-    assert "no-such-repository" not in repositories
-    assert len(first["pushes"]) == 5
+def test_pull_request_message_head_kept(first: dict[str, Any]) -> None:
+    message = load("github_pr.json")
+    assert message["details"]["event.head.sha"] == PULL_REQUEST_MESSAGE_HEAD
+    key = ("test_treeherder", PULL_REQUEST_MESSAGE_HEAD)
+    row = first["pushes"].get(key)
+
+    # NOTE: the push ingest stores the pull request under the head its message names, and
+    # the enrich agent stores the looked-up push under the last commit, so the database has
+    # two pushes where Treeherder has one. The first stays un-enriched and without commits.
+    assert row is not None
+    assert row["kind"] == "github-pull-request"
+    assert row["enriched"] is False
+    assert row["author"] == message["details"]["event.head.user.email"]
+    assert key not in first["commits"]
+
+
+def test_stored_pushes_are_expected(first: dict[str, Any]) -> None:
+    github_pushes = [delivery["payload"]["details"]["event.head.sha"] for delivery in load("github_push.json")]
+    expected = {
+        ("autoland", JOB_REVISION),
+        ("try", load("transformed_hg_push.json")["revision"]),
+        ("android-components", github_pushes[0]),
+        ("servo-try", github_pushes[1]),
+        ("test_treeherder", PULL_REQUEST_MESSAGE_HEAD),
+        ("test_treeherder", PULL_REQUEST_HEAD),
+    }
+    assert set(first["pushes"]) == expected
 
 
 def test_second_run_same_contents(runs: list[tuple[JobRun, dict[str, Any]]]) -> None:
     (_, before), (run, after) = runs
     assert run.exit_code == 0, run.output
 
-    # NOTE: a pull request push is not enriched, so its time is when the bridge received
-    # it, and every run stores a new one. All other columns must stay the same.
+    # An un-enriched pull request push takes its time from when the bridge received it, so
+    # every run stores a new one. Enriched pushes take theirs from the lookup.
     for snapshot in (before, after):
-        for key, row in snapshot["pushes"].items():
-            if row["kind"] == "github-pull-request":
+        for row in snapshot["pushes"].values():
+            if row["kind"] == "github-pull-request" and not row["enriched"]:
                 row.pop("push_timestamp")
 
     assert after["pushes"] == before["pushes"]
+    assert after["commits"] == before["commits"]
     assert after["jobs"] == before["jobs"]
     assert after["logs"] == before["logs"]
     assert after["tasks"] == before["tasks"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, case, or_
+from sqlalchemy import ColumnElement, Table, and_, case, not_, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert, ReturningInsert
 
@@ -56,16 +56,18 @@ def repository_upsert(dialect_name: str) -> Insert:
 def push_upsert(dialect_name: str) -> ReturningInsert[Any]:
     """Insert pushes or update them on (repository_id, revision), returning their ids.
 
-    `enriched` never goes back to false, so an un-enriched copy of a push keeps the
-    commit list that an enriched copy stored.
+    `enriched` never goes back to false, and an un-enriched copy that arrives after an
+    enriched one keeps the stored author and push time, so a late copy of the message
+    cannot replace what the commit lookup found.
     """
     statement = dialect_insert(push, dialect_name)
     excluded = statement.excluded
+    keep_stored = and_(push.c.enriched, not_(excluded.enriched))
     return statement.on_conflict_do_update(
         index_elements=[push.c.repository_id, push.c.revision],
         set_={
-            "author": excluded.author,
-            "push_timestamp": excluded.push_timestamp,
+            "author": case((keep_stored, push.c.author), else_=excluded.author),
+            "push_timestamp": case((keep_stored, push.c.push_timestamp), else_=excluded.push_timestamp),
             "branch": excluded.branch,
             "kind": excluded.kind,
             "enriched": or_(push.c.enriched, excluded.enriched),

@@ -58,8 +58,31 @@ async def test_unenriched_keeps_commits(
 
     stored = await stored_push(sink, make_push_record()["revision"])
     assert stored["enriched"] is True
-    assert stored["author"] == "later@example.com"
     assert len(await stored_commits(sink)) == 2
+
+
+async def test_unenriched_keeps_author_and_time(
+    sink: DatabaseSink, make_push_record: PushFactory
+) -> None:
+    enriched = make_push_record(enriched=True)
+    await sink.write_pushes([enriched])
+    await sink.write_pushes(
+        [make_push_record(enriched=False, author="later@example.com", push_timestamp=1)]
+    )
+
+    stored = await stored_push(sink, enriched["revision"])
+    assert stored["author"] == enriched["author"]
+    assert stored["push_timestamp"].timestamp() == enriched["push_timestamp"]
+
+
+async def test_unenriched_updates_unenriched(
+    sink: DatabaseSink, make_push_record: PushFactory
+) -> None:
+    await sink.write_pushes([make_push_record(enriched=False)])
+    await sink.write_pushes([make_push_record(enriched=False, author="later@example.com")])
+
+    stored = await stored_push(sink, make_push_record()["revision"])
+    assert stored["author"] == "later@example.com"
 
 
 async def test_enriched_after_unenriched(
