@@ -12,6 +12,7 @@ import faust
 from streams.agents.batching import consume_batches
 from streams.agents.enrich import ENRICH_STAGE, PushEnrichment
 from streams.agents.failures import consume
+from streams.agents.flow_control import WorkerFaustApp
 from streams.agents.ingest import JOB_STAGE, PUSH_STAGE, JobIngest, PushIngest
 from streams.agents.join import STAGE as JOIN_STAGE
 from streams.agents.join import JoinDatabase, JoinProcessor
@@ -80,9 +81,10 @@ def create_faust_app(settings: WorkerSettings) -> faust.App:
     """Create the bare Faust app; environment variables are read only by WorkerSettings.
 
     Faust would otherwise let variables such as WEB_BIND or TOPIC_PARTITIONS override the
-    values passed here, so the web server could end up on all interfaces.
+    values passed here, so the web server could end up on all interfaces. The app keeps
+    events buffered after a rebalance; see ``streams.agents.flow_control``.
     """
-    return faust.App(
+    return WorkerFaustApp(
         settings.app_id,
         env={},
         broker=settings.broker_urls,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -10,11 +11,20 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.config import WorkerSettings
 from streams.errors import ConfigurationError, RetriableError
+from streams.tables.definitions import JOB_STATE_TABLE, PARKED_TABLE, PUSH_TABLE
 
 logger = logging.getLogger(__name__)
 
 # Kafka error code of CreateTopics when another client created the topic first.
 _TOPIC_ALREADY_EXISTS = 36
+
+# Table changelogs keep the last value of each key, as Faust configures them.
+_CHANGELOG_CONFIG = {"cleanup.policy": "compact"}
+
+# How often and how long ensure_topics polls for the partitions of topics it just created,
+# before it raises RetriableError and leaves further retries to its caller.
+_METADATA_POLL_SECONDS = 0.2
+_METADATA_POLLS = 50
 
 
 @dataclass(frozen=True)
@@ -75,33 +85,70 @@ def co_partitioned_topics(settings: WorkerSettings) -> tuple[str, ...]:
     return (names.pushes, names.jobs, names.sweep)
 
 
-async def ensure_topics(settings: WorkerSettings) -> None:
-    """Create every missing topic and check the partition count of the co-partitioned ones.
+def changelog_topics(settings: WorkerSettings) -> tuple[str, ...]:
+    """Return the changelog topics of the join tables, named as Faust names them.
 
-    Raises ConfigurationError when an existing co-partitioned topic has another partition
-    count than TOPIC_PARTITIONS, because the join would then miss pushes.
+    Faust (faust-streaming 0.15.3) names a table's changelog `<APP_ID>-<table>-changelog`.
+    """
+    tables = (PUSH_TABLE, PARKED_TABLE, JOB_STATE_TABLE)
+    return tuple(f"{settings.app_id}-{table}-changelog" for table in tables)
+
+
+async def ensure_topics(settings: WorkerSettings) -> None:
+    """Create every missing topic and changelog, then check their partition counts.
+
+    The changelogs are created here, before Faust starts, because a table write checks the
+    changelog's partition count in the client's metadata. For a changelog that Faust had
+    created a moment before, that metadata can still list 0 partitions, and Faust raises
+    PartitionsMismatch.
+
+    Raises RetriableError while the broker's metadata lists a topic without partitions,
+    and ConfigurationError when a co-partitioned topic or a changelog has another
+    partition count than TOPIC_PARTITIONS, because the join would then miss pushes.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=list(settings.bootstrap_servers))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+
         missing = [name for name in settings.topics.all() if name not in existing]
         if missing:
             await _create_topics(admin, missing, settings)
 
-        await _check_partitions(admin, settings)
+        missing_changelogs = [name for name in changelog_topics(settings) if name not in existing]
+        if missing_changelogs:
+            await _create_topics(admin, missing_changelogs, settings, _CHANGELOG_CONFIG)
+
+        await _wait_for_partitions(admin, settings)
     finally:
         await admin.close()
 
 
+async def _wait_for_partitions(admin: AIOKafkaAdminClient, settings: WorkerSettings) -> None:
+    """Poll the topics' metadata until every topic lists its partitions."""
+    for poll in range(1, _METADATA_POLLS + 1):
+        try:
+            await _check_partitions(admin, settings)
+            return
+        except RetriableError as error:
+            if poll == _METADATA_POLLS:
+                raise
+            logger.debug("Waiting for topic metadata (poll %d): %s", poll, error)
+            await asyncio.sleep(_METADATA_POLL_SECONDS)
+
+
 async def _create_topics(
-    admin: AIOKafkaAdminClient, names: list[str], settings: WorkerSettings
+    admin: AIOKafkaAdminClient,
+    names: list[str],
+    settings: WorkerSettings,
+    config: dict[str, str] | None = None,
 ) -> None:
     requests = [
         NewTopic(
             name=name,
             num_partitions=settings.topic_partitions,
             replication_factor=settings.replication_factor,
+            topic_configs=dict(config or {}),
         )
         for name in names
     ]
@@ -121,15 +168,18 @@ async def _create_topics(
 
 async def _check_partitions(admin: AIOKafkaAdminClient, settings: WorkerSettings) -> None:
     wanted = settings.topic_partitions
-    for description in await admin.describe_topics(list(co_partitioned_topics(settings))):
+    exact = set(co_partitioned_topics(settings)) | set(changelog_topics(settings))
+    names = [*settings.topics.all(), *changelog_topics(settings)]
+
+    for description in await admin.describe_topics(names):
         name = description["topic"]
         count = len(description["partitions"])
         if count == 0:
             # A topic created a moment ago can be described before its partitions are known.
             raise RetriableError(f"topic {name} has no partition metadata yet")
-        if count != wanted:
+        if name in exact and count != wanted:
             raise ConfigurationError(
                 "TOPIC_PARTITIONS",
                 f"topic {name} has {count} partitions but TOPIC_PARTITIONS is {wanted}; "
-                "the by-revision and sweep topics must have the same count",
+                "the by-revision and sweep topics and the table changelogs must have the same count",
             )

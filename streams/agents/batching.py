@@ -8,10 +8,10 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from typing import Any
 
 from streams.agents.failures import dead_letter_with_retry
+from streams.agents.faults import is_infrastructure_error
 from streams.agents.join_plan import BatchItem
 from streams.agents.retry import Backoff
 from streams.agents.source import SourceEvent
-from streams.errors import RetriableError
 from streams.sinks.deadletter import DeadLetterSink
 
 logger = logging.getLogger(__name__)
@@ -33,8 +33,8 @@ async def consume_batches(
 
     Faust's ``noack_take`` (faust-streaming 0.15.3) buffers events without acknowledging
     them. Every event of a batch is acknowledged, in offset order, only after ``handler``
-    returned, so no offset is committed for unfinished work. A RetriableError reruns the
-    whole batch after a backoff. Any other exception is a bug or a poison event: the batch
+    returned, so no offset is committed for unfinished work. An infrastructure fault (see
+    ``faults.is_infrastructure_error``) reruns the whole batch after a backoff. Any other exception is a bug or a poison event: the batch
     is then handled one event at a time, and an event that still fails is dead-lettered.
     Yields the size of each handled batch.
     """
@@ -93,13 +93,18 @@ async def _retrying(
         try:
             await handler(batch)
             return
-        except RetriableError as error:
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if not is_infrastructure_error(error):
+                raise
+
             attempt += 1
             delay = backoff.delay(attempt)
             first = batch[0].source
             logger.warning(
                 "Handling a batch of %d events from %s key=%s in %s failed (attempt %d), "
-                "retrying in %.1f s: %s",
+                "retrying in %.1f s: %r",
                 len(batch),
                 first.position,
                 first.key_text,

@@ -7,9 +7,10 @@ import logging
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
+from streams.agents.faults import is_infrastructure_error
 from streams.agents.retry import Backoff
 from streams.agents.source import SourceEvent
-from streams.errors import RejectedMessage, RetriableError
+from streams.errors import RejectedMessage
 from streams.sinks.deadletter import DeadLetterSink
 
 logger = logging.getLogger(__name__)
@@ -27,9 +28,10 @@ async def handle_event(
     """Run ``handler`` on one event; return True when it succeeded, False when dead-lettered.
 
     A RejectedMessage or any other exception (a poison message) sends the event to the
-    dead-letter topic. A RetriableError that escapes the handler reruns the whole handler
-    after a backoff, so handlers must be idempotent. Only cancellation ends the call
-    without a result, which leaves the event unacknowledged.
+    dead-letter topic. An infrastructure fault (see ``faults.is_infrastructure_error``)
+    that escapes the handler reruns the whole handler after a backoff, so handlers must be
+    idempotent. Only cancellation ends the call without a result, which leaves the event
+    unacknowledged.
     """
     attempt = 0
     while True:
@@ -38,11 +40,28 @@ async def handle_event(
             return True
         except asyncio.CancelledError:
             raise
-        except RetriableError as error:
+        except RejectedMessage as error:
+            logger.info(
+                "Rejected %s key=%s in %s: %s", source.position, source.key_text, stage, error
+            )
+            await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
+            return False
+        except Exception as error:
+            if not is_infrastructure_error(error):
+                logger.exception(
+                    "Poison message %s key=%s in %s: %r",
+                    source.position,
+                    source.key_text,
+                    stage,
+                    error,
+                )
+                await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
+                return False
+
             attempt += 1
             delay = backoff.delay(attempt)
             logger.warning(
-                "Handling %s key=%s in %s failed (attempt %d), retrying in %.1f s: %s",
+                "Handling %s key=%s in %s failed (attempt %d), retrying in %.1f s: %r",
                 source.position,
                 source.key_text,
                 stage,
@@ -51,18 +70,6 @@ async def handle_event(
                 error,
             )
             await asyncio.sleep(delay)
-        except RejectedMessage as error:
-            logger.info(
-                "Rejected %s key=%s in %s: %s", source.position, source.key_text, stage, error
-            )
-            await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
-            return False
-        except Exception as error:
-            logger.exception(
-                "Poison message %s key=%s in %s: %r", source.position, source.key_text, stage, error
-            )
-            await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
-            return False
 
 
 async def dead_letter_with_retry(

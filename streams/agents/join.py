@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from streams import metrics
+from streams.agents.faults import is_infrastructure_error
 from streams.agents.join_plan import (
     AppliedJob,
     BatchItem,
@@ -25,7 +26,7 @@ from streams.agents.join_plan import (
 from streams.agents.publish import OutgoingRecord, Publisher, encode_json
 from streams.agents.source import SourceEvent
 from streams.config import TopicNames
-from streams.errors import RejectReason, RetriableError
+from streams.errors import RejectReason
 from streams.sinks.deadletter import DeadLetterSink, build_dead_letter_record
 from streams.tables.definitions import JoinTables
 from streams.tables.parked import ParkedJob, source_of, split_expired
@@ -98,8 +99,9 @@ class JoinProcessor:
     async def process_batch(self, items: Sequence[BatchItem]) -> None:
         """Handle ``items`` in order; sweep ticks split the batch into runs around them.
 
-        Bad events are dead-lettered. A RetriableError escapes before any table change of
-        the current run, and the caller handles the whole batch again after a backoff.
+        Bad events are dead-lettered. An infrastructure fault of the database write or the
+        sends escapes before any table change of the current run, and the caller handles
+        the whole batch again after a backoff.
         """
         run: list[BatchItem] = []
         for item in items:
@@ -148,9 +150,9 @@ class JoinProcessor:
             try:
                 await self._write_units(units)
                 return plan
-            except RetriableError:
-                raise
             except Exception as error:
+                if is_infrastructure_error(error):
+                    raise
                 logger.warning(
                     "Database write of a batch of %d records failed, looking for the rejected ones: %r",
                     len(units),
@@ -190,9 +192,9 @@ class JoinProcessor:
         try:
             await self._write_units(units)
             return []
-        except RetriableError:
-            raise
         except Exception as error:
+            if is_infrastructure_error(error):
+                raise
             if len(units) == 1:
                 return [(units[0], error)]
 

@@ -218,6 +218,27 @@ class Kafka:
         finally:
             await consumer.stop()
 
+    async def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
+        """Return partition -> committed offset of ``group`` on ``topic``; -1 when none."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(group)
+        finally:
+            await admin.close()
+        return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """Return partition -> log end offset of ``topic``."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = await _partitions(consumer, topic)
+            ends = await consumer.end_offsets(partitions)
+            return {tp.partition: offset for tp, offset in ends.items()}
+        finally:
+            await consumer.stop()
+
     async def delete_topics(self, prefixes: Iterable[str]) -> None:
         """Delete every topic whose name starts with one of ``prefixes``."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)

@@ -98,6 +98,25 @@ async def wait_for_rows(url: str, expected: dict[str, tuple[str, str]]) -> dict[
     return rows
 
 
+async def wait_committed(kafka: Any, group: str, topics: list[str]) -> dict[str, dict[int, int]]:
+    """Wait until ``group`` committed every partition of ``topics`` up to its end offset.
+
+    Returns topic -> partition -> records not yet committed, empty when all are committed.
+    """
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        behind: dict[str, dict[int, int]] = {}
+        for topic in topics:
+            committed = await kafka.committed_offsets(group, topic)
+            for partition, end in (await kafka.end_offsets(topic)).items():
+                lag = end - max(committed.get(partition, 0), 0)
+                if lag > 0:
+                    behind.setdefault(topic, {})[partition] = lag
+        if not behind or time.monotonic() >= deadline:
+            return behind
+        await asyncio.sleep(1)
+
+
 @pytest.fixture
 async def make_schema(test_database_url: str) -> AsyncIterator[Callable[[], Any]]:
     """Factory of empty PostgreSQL schemas of the test database, dropped afterwards."""
@@ -208,3 +227,32 @@ async def test_survivor_takes_over_killed_worker(kafka, make_worker, make_schema
     assert reference == expected_rows(jobs)
     assert await fetch_pushes(url) == reference_pushes
     assert survivor.stop() == 0
+
+
+async def test_worker_joining_mid_run(kafka, make_worker, make_schema, test_id, tmp_path):
+    jobs, reference, reference_pushes = await one_worker_result(
+        kafka, make_worker, make_schema, test_id, tmp_path, test_id
+    )
+    url = await make_schema()
+    first, second = (
+        build_worker(make_worker, url, test_id, "join", tmp_path, name) for name in ("a", "b")
+    )
+    first.start()
+    await first.wait_ready()
+
+    names = topics_of(first)
+    await run_workload(kafka, names, test_id)
+    await first.wait_metric("pulse_ingest_accepted_total", 1, kind="job")
+    second.start()
+    await second.wait_ready()
+
+    rows = await wait_for_rows(url, reference)
+    behind = await wait_committed(
+        kafka, f"it-{test_id}-join", [names.raw_jobs, names.raw_pushes, names.jobs, names.pushes]
+    )
+
+    assert rows == reference
+    assert await fetch_pushes(url) == reference_pushes
+    assert behind == {}
+    for worker in (first, second):
+        assert worker.stop() == 0
