@@ -16,6 +16,8 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from bridge.publish import OutgoingMessage
+from streams.faults.pipeline import FaultPipeline
+from streams.faults.services import check_same_stack
 from streams.main_job import broker
 from streams.main_job.observe import TopicReader
 from streams.main_job.processes import ManagedProcess, child_env
@@ -26,6 +28,7 @@ from streams.topics import ensure_topics
 from streams.verify.database import read_stored_rows
 from streams.verify.events import job_events, push_keys_by_id
 from streams.verify.report import VerifyReport, build_report
+from tests.conftest import in_ci
 from tests.reliability.bodies import JOB_EXCHANGE, MAX_MESSAGE_BYTES, Message
 
 # Seconds a pipeline may take to account for every message; generous for a loaded 2-core machine.
@@ -201,3 +204,44 @@ def make_pipeline(kafka_bootstrap_servers: str, pulse_url: str, run_schema: str)
             return pipeline
 
         yield make
+
+
+@pytest.fixture
+def make_fault_pipeline(kafka_bootstrap_servers: str, pulse_url: str, run_schema: str) -> Iterator[Callable[..., FaultPipeline]]:
+    """Factory of started pipelines with ``workers`` workers; each is stopped after the test."""
+    with ExitStack() as cleanup:
+
+        def make(workers: int = 1) -> FaultPipeline:
+            environ = {
+                **os.environ,
+                "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+                "PULSE_URL": pulse_url,
+                "DATABASE_URL": run_schema,
+            }
+            settings = load_run_settings(environ, SETTLE_TIMEOUT, run_id="fault-" + uuid.uuid4().hex[:10])
+            pipeline = FaultPipeline(settings, workers)
+            cleanup.callback(pipeline.stop)
+            pipeline.start()
+            return pipeline
+
+        yield make
+
+
+@pytest.fixture
+def stack_environ(kafka_bootstrap_servers: str, pulse_url: str, test_database_url: str) -> dict[str, str]:
+    """Environment for `python -m stack restart`; skips unless restarts are allowed on this stack.
+
+    Outside CI, set PULSE_FAULT_RESTARTS=1 and the PULSE_STACK_* variables of a stack that no one
+    else uses, because the tests stop and start its services.
+    """
+    if not in_ci() and os.environ.get("PULSE_FAULT_RESTARTS") != "1":
+        pytest.skip("restarts a stack service; set PULSE_FAULT_RESTARTS=1 with a stack of your own")
+
+    environ = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "PULSE_URL": pulse_url,
+        "DATABASE_URL": test_database_url,
+    }
+    check_same_stack(environ)
+    return environ
