@@ -86,15 +86,15 @@ class StackConfig:
             # PULSE_STACK_KAFKA_HEAP_OPTS: JVM heap flags of the broker.
             kafka_heap_opts=env_str("PULSE_STACK_KAFKA_HEAP_OPTS", "-Xms256m -Xmx768m", source),
             # PULSE_STACK_AMQP_PORT: RabbitMQ AMQP 0-9-1 listener on 127.0.0.1.
-            amqp_port=env_int("PULSE_STACK_AMQP_PORT", 35672, source, minimum=1),
+            amqp_port=env_int("PULSE_STACK_AMQP_PORT", 19672, source, minimum=1),
             # PULSE_STACK_RABBITMQ_DIST_PORT: Erlang distribution port of the RabbitMQ node.
-            rabbitmq_dist_port=env_int("PULSE_STACK_RABBITMQ_DIST_PORT", 35673, source, minimum=1),
+            rabbitmq_dist_port=env_int("PULSE_STACK_RABBITMQ_DIST_PORT", 19673, source, minimum=1),
             # PULSE_STACK_EPMD_PORT: port of the Erlang port mapper daemon the stack starts.
-            epmd_port=env_int("PULSE_STACK_EPMD_PORT", 34369, source, minimum=1),
+            epmd_port=env_int("PULSE_STACK_EPMD_PORT", 19369, source, minimum=1),
             # PULSE_STACK_RABBITMQ_NODE: Erlang node name of the RabbitMQ server.
             rabbitmq_node=env_str("PULSE_STACK_RABBITMQ_NODE", "pulse-ingest@localhost", source),
             # PULSE_STACK_POSTGRES_PORT: PostgreSQL listener on 127.0.0.1.
-            postgres_port=env_int("PULSE_STACK_POSTGRES_PORT", 35432, source, minimum=1),
+            postgres_port=env_int("PULSE_STACK_POSTGRES_PORT", 19432, source, minimum=1),
             # PULSE_STACK_POSTGRES_BIN: folder with initdb, pg_ctl and postgres.
             postgres_bin=Path(env_str("PULSE_STACK_POSTGRES_BIN", "", source) or default_postgres_bin()),
             # PULSE_STACK_START_TIMEOUT: seconds each service gets to pass its readiness check.

@@ -17,7 +17,7 @@ from streams.sinks.database.config import PROJECT_ROOT, DatabaseSettings
 # Every topic, queue and consumer group of a run starts with this text and the run id.
 RUN_NAME_PREFIX = "main-job-"
 
-DEFAULT_PULSE_URL = "amqp://pulse-local:pulse-local@127.0.0.1:35672/pulse"
+DEFAULT_PULSE_URL = "amqp://pulse-local:pulse-local@127.0.0.1:19672/pulse"
 
 # Worker variables that choose where lookups go; a run sets each to its fixture server.
 LOOKUP_URL_VARIABLES = (

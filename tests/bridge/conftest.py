@@ -10,7 +10,7 @@ import pytest
 
 from bridge.delivery import Delivery
 
-LOCAL_URL = "amqp://pulse-local:pulse-local@127.0.0.1:35672/pulse"
+LOCAL_URL = "amqp://pulse-local:pulse-local@127.0.0.1:19672/pulse"
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from bridge.sources import Binding
 
 
 def store_at(tmp_path: Path) -> BindingStore:
-    return BindingStore(tmp_path, "127.0.0.1", 35672, "pulse", "queue/pulse-local/jobs-h")
+    return BindingStore(tmp_path, "127.0.0.1", 19672, "pulse", "queue/pulse-local/jobs-h")
 
 
 def test_store_round_trip(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def test_invalid_value_names_variable(make_env: Callable[..., dict[str, str]], v
 
 
 def test_shared_queue_rejected() -> None:
-    url = "amqp://pulse-local:pulse-local@127.0.0.1:35672/pulse"
+    url = "amqp://pulse-local:pulse-local@127.0.0.1:19672/pulse"
     source = {"pulse_url": url, "root_url": "https://x", "hgmo": True}
     env = {"PULSE_PUSH_SOURCES": json.dumps([source, {**source, "root_url": "https://y"}])}
 
@@ -87,7 +87,7 @@ def test_shared_queue_rejected() -> None:
 
 
 def test_one_listener_per_json_source() -> None:
-    url = "amqp://pulse-local:pulse-local@127.0.0.1:35672/pulse"
+    url = "amqp://pulse-local:pulse-local@127.0.0.1:19672/pulse"
     first = {"pulse_url": url, "root_url": "https://x", "hgmo": True}
     second = {"pulse_url": url, "root_url": "https://y", "github": True, "vhost": "other"}
     env = {"PULSE_PUSH_SOURCES": json.dumps([first, second])}

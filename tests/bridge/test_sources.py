@@ -11,7 +11,7 @@ from bridge.config import sources_for
 from bridge.sources import TASK_EXCHANGES, Binding, parse_binding_list, parse_json_sources
 from streams.errors import ConfigurationError
 
-LOCAL_URL = "amqp://pulse-local:pulse-local@127.0.0.1:35672/pulse"
+LOCAL_URL = "amqp://pulse-local:pulse-local@127.0.0.1:19672/pulse"
 
 
 def pairs(bindings: tuple[Binding, ...]) -> list[tuple[str, str]]:

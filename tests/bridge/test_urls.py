@@ -9,10 +9,10 @@ from streams.errors import ConfigurationError
 
 
 def test_parse_local_url() -> None:
-    url = parse_pulse_url("amqp://pulse-local:pulse-local@127.0.0.1:35672/pulse")
+    url = parse_pulse_url("amqp://pulse-local:pulse-local@127.0.0.1:19672/pulse")
 
     assert url.host == "127.0.0.1"
-    assert url.port == 35672
+    assert url.port == 19672
     assert url.user == "pulse-local"
     assert url.password == "pulse-local"
     assert url.vhost == "pulse"
@@ -52,9 +52,9 @@ def test_parse_rejects_invalid(raw: str) -> None:
 
 
 def test_masked_hides_password() -> None:
-    url = parse_pulse_url("amqp://pulse-local:s3cr%40t@127.0.0.1:35672/pulse")
+    url = parse_pulse_url("amqp://pulse-local:s3cr%40t@127.0.0.1:19672/pulse")
 
-    assert url.masked() == "amqp://pulse-local:***@127.0.0.1:35672/pulse"
+    assert url.masked() == "amqp://pulse-local:***@127.0.0.1:19672/pulse"
     assert "s3cr" not in repr(url)
 
 

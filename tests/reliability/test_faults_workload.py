@@ -114,8 +114,8 @@ def test_stack_guard_rejects_other_stack() -> None:
     environ = {
         "PULSE_STACK_KAFKA_PORT": "39092",
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:19092",
-        "PULSE_URL": "amqp://pulse-local:pulse-local@127.0.0.1:35672/pulse",
-        "DATABASE_URL": "postgresql+asyncpg://pulse_ingest:pulse_ingest@127.0.0.1:35432/pulse_ingest",
+        "PULSE_URL": "amqp://pulse-local:pulse-local@127.0.0.1:19672/pulse",
+        "DATABASE_URL": "postgresql+asyncpg://pulse_ingest:pulse_ingest@127.0.0.1:19432/pulse_ingest",
     }
 
     with pytest.raises(StackMismatchError):

@@ -26,7 +26,7 @@ def test_env_prints_exports(empty_state, capsys):
 
     lines = capsys.readouterr().out.splitlines()
     assert "export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092" in lines
-    assert "export PULSE_URL=amqp://pulse-local:pulse-local@127.0.0.1:35672/pulse" in lines
+    assert "export PULSE_URL=amqp://pulse-local:pulse-local@127.0.0.1:19672/pulse" in lines
 
 
 def test_status_all_down(empty_state, capsys):
@@ -62,13 +62,13 @@ def test_invalid_setting_exit_code(empty_state, monkeypatch):
 
 
 def test_mask_password_hides_secret():
-    masked = mask_password("amqp://user:secret@127.0.0.1:35672/pulse")
+    masked = mask_password("amqp://user:secret@127.0.0.1:19672/pulse")
 
-    assert masked == "amqp://user:***@127.0.0.1:35672/pulse"
+    assert masked == "amqp://user:***@127.0.0.1:19672/pulse"
 
 
 def test_mask_password_without_password():
-    assert mask_password("amqp://127.0.0.1:35672/pulse") == "amqp://127.0.0.1:35672/pulse"
+    assert mask_password("amqp://127.0.0.1:19672/pulse") == "amqp://127.0.0.1:19672/pulse"
 
 
 def test_export_lines_one_per_variable(make_config):

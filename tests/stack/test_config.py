@@ -16,10 +16,10 @@ def test_config_defaults(make_config):
     assert config.kafka_version == "3.9.2"
     assert config.kafka_port == 19092
     assert config.kafka_controller_port == 19093
-    assert config.amqp_port == 35672
-    assert config.rabbitmq_dist_port == 35673
-    assert config.epmd_port == 34369
-    assert config.postgres_port == 35432
+    assert config.amqp_port == 19672
+    assert config.rabbitmq_dist_port == 19673
+    assert config.epmd_port == 19369
+    assert config.postgres_port == 19432
 
 
 def test_config_state_dir_default():
@@ -59,12 +59,12 @@ def test_client_env_matches_contract(make_config):
     client = make_config().client_env()
 
     assert client["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19092"
-    assert client["PULSE_URL"] == "amqp://pulse-local:pulse-local@127.0.0.1:35672/pulse"
+    assert client["PULSE_URL"] == "amqp://pulse-local:pulse-local@127.0.0.1:19672/pulse"
     assert client["DATABASE_URL"] == (
-        "postgresql+asyncpg://pulse_ingest:pulse_ingest@127.0.0.1:35432/pulse_ingest"
+        "postgresql+asyncpg://pulse_ingest:pulse_ingest@127.0.0.1:19432/pulse_ingest"
     )
     assert client["TEST_DATABASE_URL"] == (
-        "postgresql+asyncpg://pulse_ingest:pulse_ingest@127.0.0.1:35432/pulse_ingest_test"
+        "postgresql+asyncpg://pulse_ingest:pulse_ingest@127.0.0.1:19432/pulse_ingest_test"
     )
 
 

@@ -15,7 +15,7 @@ def test_config_binds_loopback(make_config, tmp_path):
     lines = render_config(make_config(), tmp_path / "socket").splitlines()
 
     assert "listen_addresses = '127.0.0.1'" in lines
-    assert "port = 35432" in lines
+    assert "port = 19432" in lines
 
 
 @pytest.mark.integration

@@ -12,7 +12,7 @@ from stack.rabbitmq import render_config
 
 
 def test_config_binds_loopback(make_config):
-    assert "listeners.tcp.default = 127.0.0.1:35672" in render_config(make_config()).splitlines()
+    assert "listeners.tcp.default = 127.0.0.1:19672" in render_config(make_config()).splitlines()
 
 
 def test_config_creates_pulse_user(make_config):

@@ -94,7 +94,7 @@ def test_password_never_logged(bridge_setup: BridgeSetup, start_bridge: StartBri
         read_topic(bridge_setup.bootstrap_servers, bridge_setup.topic, 10, idle=1.0)
         bridge.terminate()
 
-        broken = start_bridge(env={**env, "PULSE_URL": url.replace("35672", "1")})
+        broken = start_bridge(env={**env, "PULSE_URL": url.replace("19672", "1")})
         time.sleep(3)
         broken.terminate()
     finally:

@@ -127,7 +127,7 @@ def worker_connection_ports(pid: int) -> list[int]:
     output = subprocess.run(["ss", "-tnpH", "state", "established"], capture_output=True, text=True, check=True).stdout
     ports = []
     for line in output.splitlines():
-        if f"pid={pid}," in line and ":35432" in line.split()[3]:
+        if f"pid={pid}," in line and ":19432" in line.split()[3]:
             ports.append(int(line.split()[2].rsplit(":", 1)[1]))
     return ports
 
