@@ -188,7 +188,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     """Run the baseline, then the bridge, and print both rates and their ratio."""
     args = parse_args()
-    url = os.environ.get("PULSE_URL", "amqp://pulse-local:pulse-local@127.0.0.1:35672/pulse")
+    url = os.environ.get("PULSE_URL", "amqp://pulse-local:pulse-local@127.0.0.1:19672/pulse")
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     suffix = uuid.uuid4().hex[:8]
     workdir = Path("/tmp") / f"bench-bridge-{suffix}"

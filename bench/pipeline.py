@@ -8,13 +8,13 @@ Measures, one after the other on the local stack (``pulse-stack up``):
    timed until the accepted-jobs topic has all N (the database row of each job is
    committed before its accepted record is sent), for each worker count;
 3. latency from publishing to RabbitMQ, through the real bridge, to the accepted record,
-   at a fixed offered rate, on the first worker count.
+   at one or more fixed offered rates, on the first worker count.
 
 Every topic, consumer group, queue and Faust app id of a run starts with
 ``bench-pipeline-<random>``; the topics and queues are deleted at the end. Prints a JSON
 report with the pipeline-to-baseline ratios to stdout.
 
-Usage: .venv/bin/python bench/pipeline.py [--jobs 20000] [--workers 1 2] [--output FILE]
+Usage: .venv/bin/python bench/pipeline.py [--jobs 20000] [--workers 1 2] [--latency-rate 80 1000] [--output FILE]
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from streams.sinks.database import upgrade_database  # noqa: E402
 
 logger = logging.getLogger("bench.pipeline")
 
-DEFAULT_PULSE_URL = "amqp://pulse-local:pulse-local@127.0.0.1:35672/pulse"
-DEFAULT_DATABASE_URL = "postgresql+asyncpg://pulse_ingest:pulse_ingest@127.0.0.1:35432/pulse_ingest"
+DEFAULT_PULSE_URL = "amqp://pulse-local:pulse-local@127.0.0.1:19672/pulse"
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://pulse_ingest:pulse_ingest@127.0.0.1:19432/pulse_ingest"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -58,11 +58,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--partitions", type=int, default=8, help="partitions of every topic (count, default 8)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="worker process counts to measure, each on fresh topics (count, default 1)")
     parser.add_argument("--kombu-messages", type=int, default=20000, help="messages of the kombu consumer baseline (count, default 20000)")
-    parser.add_argument("--latency-rate", type=float, default=1000.0, help="offered publish rate of the latency run (jobs per second, default 1000)")
-    parser.add_argument("--latency-seconds", type=float, default=20.0, help="publishing time of the latency run (seconds, default 20)")
-    parser.add_argument("--drain-timeout", type=float, default=120.0, help="wait after the last publish for late jobs (seconds, default 120)")
+    parser.add_argument("--latency-rate", type=float, nargs="+", default=[1000.0], help="offered publish rates of the latency runs, measured one after the other in the given order (jobs per second, default 1000)")
+    parser.add_argument("--latency-seconds", type=float, default=20.0, help="publishing time of each latency run (seconds, default 20)")
+    parser.add_argument("--drain-timeout", type=float, default=120.0, help="wait after the last publish of each latency run for late jobs (seconds, default 120)")
     parser.add_argument("--timeout", type=float, default=600.0, help="limit of each throughput phase (seconds, default 600)")
-    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples of the first worker during the first pipeline run (per second, default 100; 0 disables)")
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples of the first worker during the first pipeline run (per second, default 100; 0 disables). py-spy pauses the worker for each sample, so take the throughput figure from a run with 0")
     parser.add_argument("--skip-latency", action="store_true", help="do not run the latency measurement")
     parser.add_argument("--skip-awaited-faust", action="store_true", help="do not run the Faust baseline that awaits each send")
     parser.add_argument("--output", type=Path, help="also write the JSON report to this file")
@@ -134,7 +134,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             latency = None
             if index == 0 and not args.skip_latency:
-                latency = LatencyPlan(pulse_url, pulse_url_text, revisions, args.latency_rate, args.latency_seconds, args.drain_timeout)
+                latency = LatencyPlan(pulse_url, pulse_url_text, revisions, tuple(args.latency_rate), args.latency_seconds, args.drain_timeout)
             result = await run_pipeline(plan, latency)
             entry = asdict(result)
             entry["ratio_to_faust_forward"] = _ratio(result.jobs_per_second, report.get("faust_forward_per_second"))

@@ -36,7 +36,7 @@ from streams.topics import ensure_topics  # noqa: E402
 
 logger = logging.getLogger("bench.push_table_memory")
 
-DEFAULT_DATABASE_URL = "postgresql+asyncpg://pulse_ingest:pulse_ingest@127.0.0.1:35432/pulse_ingest"
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://pulse_ingest:pulse_ingest@127.0.0.1:19432/pulse_ingest"
 
 # Seconds the worker gets to become ready.
 START_TIMEOUT = 120.0

@@ -54,12 +54,16 @@ class PipelinePlan:
 
 @dataclass(frozen=True)
 class LatencyPlan:
-    """The latency measurement that runs on the same workers after the throughput one."""
+    """The latency measurements that run on the same workers after the throughput one.
+
+    Each offered rate gets its own jobs. The rates run in order, each after the previous one
+    drained or its drain timeout passed.
+    """
 
     pulse_url: PulseUrl
     pulse_url_text: str
     revisions: list[str]
-    rate: float
+    rates: tuple[float, ...]
     seconds: float
     drain_timeout: float
 
@@ -74,7 +78,7 @@ class PipelineResult:
     database_rows: int
     dead_letters: int
     worker_rss_mib: list[float]
-    latency: LatencyResult | None
+    latency: list[LatencyResult]
 
 
 async def count_job_rows(database_url: str, guids: list[str]) -> int:
@@ -126,7 +130,7 @@ async def run_pipeline(plan: PipelinePlan, latency: LatencyPlan | None) -> Pipel
             dead = await dead_letters.count()
             rss = [rss_kib(worker.pid) / 1024.0 for worker in workers if worker.pid is not None]
 
-            latency_result = None
+            latency_result: list[LatencyResult] = []
             if latency is not None:
                 latency_result = await _run_latency(plan, latency, topics.raw_jobs, topics.accepted_jobs, stack)
         finally:
@@ -145,8 +149,8 @@ async def run_pipeline(plan: PipelinePlan, latency: LatencyPlan | None) -> Pipel
     )
 
 
-async def _run_latency(plan: PipelinePlan, latency: LatencyPlan, raw_topic: str, accepted_topic: str, stack: ExitStack) -> LatencyResult:
-    """Start the bridge on the run's raw job topic and measure publish-to-accepted latency."""
+async def _run_latency(plan: PipelinePlan, latency: LatencyPlan, raw_topic: str, accepted_topic: str, stack: ExitStack) -> list[LatencyResult]:
+    """Start the bridge on the run's raw job topic and measure publish-to-accepted latency at each rate."""
     run_word = plan.name
     queue_name = f"{plan.name}-latency"
     env = {
@@ -162,17 +166,23 @@ async def _run_latency(plan: PipelinePlan, latency: LatencyPlan, raw_topic: str,
     bridge = stack.enter_context(bridge_process(env, plan.run_dir / "bridge.log"))
     await asyncio.to_thread(wait_for_log_line, bridge, "consuming queue", START_TIMEOUT)
 
-    bodies = job_bodies(int(latency.rate * latency.seconds), latency.revisions)
-    return await measure_latency(
-        latency.pulse_url,
-        plan.bootstrap,
-        accepted_topic,
-        plan.partitions,
-        bodies,
-        latency.rate,
-        run_word,
-        latency.drain_timeout,
-    )
+    results = []
+    for rate in latency.rates:
+        logger.info("Latency at %.0f jobs/s for %.0f s", rate, latency.seconds)
+        bodies = job_bodies(int(rate * latency.seconds), latency.revisions)
+        result = await measure_latency(
+            latency.pulse_url,
+            plan.bootstrap,
+            accepted_topic,
+            plan.partitions,
+            bodies,
+            rate,
+            run_word,
+            latency.drain_timeout,
+        )
+        logger.info("Latency at %.0f jobs/s: %d of %d arrived, p99 %s ms", rate, result.arrived, result.published, result.p99_ms)
+        results.append(result)
+    return results
 
 
 def _delete_queue(url: PulseUrl, queue: str) -> None:

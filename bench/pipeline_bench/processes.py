@@ -56,9 +56,11 @@ def worker_plans(run_name: str, count: int, partitions: int, bootstrap: str, dat
             # The ready line that wait_for_log_line looks for is logged at info level.
             "LOG_LEVEL": "info",
             "PYTHONPATH": str(REPO_ROOT),
-            # The bench pushes are synthetic, so commit lookups are off, and any lookup that
-            # still runs goes to a closed port on 127.0.0.1 instead of hg.mozilla.org or GitHub.
+            # The bench pushes are synthetic, so commit lookups and the pushlog poller are off,
+            # and any lookup that still runs goes to a closed port on 127.0.0.1 instead of
+            # hg.mozilla.org, Taskcluster or GitHub.
             "PUSH_ENRICHMENT": "0",
+            "PUSHLOG_POLL_INTERVAL": "0",
             "LOOKUP_BASE_URL_OVERRIDE": LOOKUP_SINK_URL,
         }
         plans.append(WorkerPlan(f"worker-{number}", env, run_dir / f"worker-{number}.log", port))

@@ -1,4 +1,4 @@
-"""Summary of a py-spy collapsed-stack file: top functions and shares by component."""
+"""Summary of a py-spy collapsed-stack file: top functions and shares by component and thread."""
 
 from __future__ import annotations
 
@@ -25,15 +25,36 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("pulse-ingest agents", r"streams/agents/"),
 )
 
+# First frame of every stack of a thread started with `threading.Thread`. py-spy samples
+# every thread, so the worker's other threads (Faust's consumer thread with its own event
+# loop, the Prometheus metrics server) appear beside the main thread. Stacks with any other
+# root belong to the main thread, including SQLAlchemy's greenlet stacks, which py-spy
+# shows without the frames of the event loop that runs them.
+_THREAD_ROOT = "Thread._bootstrap ("
+
+# Thread names by a file in the thread's stack. A thread that matches none is named by the
+# fourth frame of its stack, the first one after `_bootstrap`, `_bootstrap_inner` and `run`.
+_THREAD_NAMES: tuple[tuple[str, str], ...] = (
+    ("Faust consumer thread", r"mode/threads\.py"),
+    ("metrics HTTP server", r"socketserver\.py"),
+)
+
+# The worker's entry point, left out of the project functions because every stack has it.
+_ENTRY_POINT = "streams/cli.py"
+
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*)\)$")
+_LINE_NUMBER = re.compile(r":\d+$")
 
 
 @dataclass(frozen=True)
 class ProfileSummary:
-    """Sample counts of one profile."""
+    """Sample counts of one profile; every count except `samples` and `other_threads` is of the main thread."""
 
     samples: int
+    main_thread_samples: int
+    other_threads: dict[str, int]
     top_self: list[tuple[str, int]]
+    top_project_inclusive: list[tuple[str, int]]
     inclusive_by_component: dict[str, int]
     self_by_component: dict[str, int]
 
@@ -52,12 +73,23 @@ def _split_frame(frame: str) -> tuple[str, str]:
     return match.group("function"), match.group("file")
 
 
+def _thread_name(frames: list[tuple[str, str]]) -> str:
+    for name, pattern in _THREAD_NAMES:
+        if any(re.search(pattern, file_name) for _, file_name in frames):
+            return name
+    function, file_name = frames[min(3, len(frames) - 1)]
+    return f"thread running {function} ({_LINE_NUMBER.sub('', file_name)})"
+
+
 def summarize(path: Path, top: int = 15) -> ProfileSummary:
-    """Read a `py-spy record --format raw` file and count samples per leaf function and component."""
+    """Read a `py-spy record --format raw` file and count samples per thread, leaf function and component."""
     self_counts: Counter[str] = Counter()
+    project_inclusive: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     self_components: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
     total = 0
+    main_total = 0
 
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -67,6 +99,11 @@ def summarize(path: Path, top: int = 15) -> ProfileSummary:
         total += count
         frames = [_split_frame(frame) for frame in stack.split(";")]
 
+        if stack.startswith(_THREAD_ROOT):
+            threads[_thread_name(frames)] += count
+            continue
+        main_total += count
+
         function, file_name = frames[-1]
         self_counts[f"{function} ({file_name})"] += count
         self_components[_component(file_name) or "other"] += count
@@ -75,9 +112,20 @@ def summarize(path: Path, top: int = 15) -> ProfileSummary:
         for component in seen:
             inclusive[component] += count  # type: ignore[index]
 
+        project_functions = {
+            f"{name} ({_LINE_NUMBER.sub('', file_name)})"
+            for name, file_name in frames
+            if file_name.startswith("streams/") and not file_name.startswith(_ENTRY_POINT)
+        }
+        for name in project_functions:
+            project_inclusive[name] += count
+
     return ProfileSummary(
         samples=total,
+        main_thread_samples=main_total,
+        other_threads=dict(threads.most_common()),
         top_self=self_counts.most_common(top),
+        top_project_inclusive=project_inclusive.most_common(top),
         inclusive_by_component=dict(inclusive.most_common()),
         self_by_component=dict(self_components.most_common()),
     )
