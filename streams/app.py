@@ -42,7 +42,8 @@ SWEEP_KEY = b"sweep"
 
 # Faust consumer and producer settings that differ from Faust's defaults, with the reason.
 _FAUST_TUNING: dict[str, Any] = {
-    # Every send is awaited before the agent moves on, so lingering only adds latency.
+    # The ingest agents await each send before the next event, and the join sends a whole
+    # batch before it awaits the delivery reports, so lingering would only add latency.
     "producer_linger": 0.0,
     # Faust's default is 20 minutes; a send that cannot be delivered fails after this many
     # seconds and is retried by the agent instead.
