@@ -203,6 +203,10 @@ class JoinProcessor:
 
     async def _send_accepted(self, plan: JoinPlan) -> None:
         """Send every accepted push and job, then wait for all delivery reports together."""
+        # NOTE: a worker killed after these sends but before its table changes reach the
+        # changelog leaves its successor to replay the batch, which sends older job states
+        # again after newer ones. The database rows stay right (the upsert's state guard), but
+        # consumers of the accepted-jobs topic must apply the same state rule.
         push_records = [
             OutgoingRecord(write.key, write.record, write.source.position)
             for write in plan.push_sends
