@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy.exc import DBAPIError
 
 from streams.config import WorkerSettings
 from streams.errors import ConfigurationError
@@ -69,6 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (OSError, RuntimeError) as error:
         print(f"pulse-query: {args.command} failed: {error}", file=sys.stderr)
+        return 1
+    except DBAPIError as error:
+        # The driver's first line names the problem (for example a missing table when
+        # DATABASE_URL names a database the worker never migrated); the password is masked.
+        reason = str(error.orig).splitlines()[0] if error.orig is not None else type(error).__name__
+        print(
+            f"pulse-query: {args.command} failed on {DatabaseSettings.from_env().masked_url}: {reason}. "
+            "Check that DATABASE_URL names the database the worker writes.",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -10,6 +10,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -94,7 +95,10 @@ def test_password_never_logged(bridge_setup: BridgeSetup, start_bridge: StartBri
         read_topic(bridge_setup.bootstrap_servers, bridge_setup.topic, 10, idle=1.0)
         bridge.terminate()
 
-        broken = start_bridge(env={**env, "PULSE_URL": url.replace("19672", "1")})
+        # Port 1 on loopback has no listener, so every connection attempt fails.
+        broken_url = urlunsplit(urlsplit(url)._replace(netloc=urlsplit(url).netloc.rsplit(":", 1)[0] + ":1"))
+        assert broken_url != url
+        broken = start_bridge(env={**env, "PULSE_URL": broken_url})
         time.sleep(3)
         broken.terminate()
     finally:

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from streams.registry.repositories import RepositoryRegistry
 from streams.sinks.database.engine import create_database_engine
@@ -122,19 +123,19 @@ async def test_state_transitions_leave_treeherder_rows(database_url, kafka, make
     assert worker.stop() == 0
 
 
-def worker_connection_ports(pid: int) -> list[int]:
-    """Return the local ports of the worker's PostgreSQL connections (from `ss`)."""
+def worker_connection_ports(pid: int, server_port: int) -> list[int]:
+    """Return the local ports of the worker's connections to ``server_port`` (from `ss`)."""
     output = subprocess.run(["ss", "-tnpH", "state", "established"], capture_output=True, text=True, check=True).stdout
     ports = []
     for line in output.splitlines():
-        if f"pid={pid}," in line and ":19432" in line.split()[3]:
+        if f"pid={pid}," in line and line.split()[3].endswith(f":{server_port}"):
             ports.append(int(line.split()[2].rsplit(":", 1)[1]))
     return ports
 
 
 async def terminate_worker_connections(base_url: str, pid: int) -> int:
     """Terminate the worker's database sessions; the role may signal its own backends."""
-    ports = worker_connection_ports(pid)
+    ports = worker_connection_ports(pid, make_url(base_url).port or 5432)
     if not ports:
         return 0
     engine = create_database_engine(base_url, pool_size=1)
