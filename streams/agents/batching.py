@@ -7,11 +7,10 @@ import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from typing import Any
 
-from streams.agents.failures import dead_letter_with_retry
+from streams.agents.failures import dead_letter_with_retry, read_source_event
 from streams.agents.faults import is_infrastructure_error
 from streams.agents.join_plan import BatchItem
 from streams.agents.retry import Backoff
-from streams.agents.source import SourceEvent
 from streams.sinks.deadletter import DeadLetterSink
 
 logger = logging.getLogger(__name__)
@@ -120,18 +119,5 @@ async def _read_event(
     event: Any, stage: str, dead_letters: DeadLetterSink, backoff: Backoff
 ) -> BatchItem | None:
     """Return the batch item of a Faust event, or dead-letter an event that cannot be read."""
-    try:
-        return BatchItem(SourceEvent.from_faust(event), event)
-    except Exception as error:
-        message = event.message
-        logger.exception(
-            "Reading event %s[%s]@%s in %s failed: %r",
-            message.topic,
-            message.partition,
-            message.offset,
-            stage,
-            error,
-        )
-        source = SourceEvent(message.topic, message.partition, message.offset, None, None)
-        await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
-        return None
+    source = await read_source_event(event, stage, dead_letters, backoff)
+    return None if source is None else BatchItem(source, event)

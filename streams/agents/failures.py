@@ -125,22 +125,30 @@ async def consume(
     manual = stream.noack()
     async for event in manual.events():
         # Faust sets the event as the task's current event, which table writes need.
-        try:
-            source = SourceEvent.from_faust(event)
-        except Exception as error:
-            message = event.message
-            logger.exception(
-                "Reading event %s[%s]@%s in %s failed: %r",
-                message.topic,
-                message.partition,
-                message.offset,
-                stage,
-                error,
-            )
-            source = SourceEvent(message.topic, message.partition, message.offset, None, None)
-            await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
-        else:
+        source = await read_source_event(event, stage, dead_letters, backoff)
+        if source is not None:
             await handle_event(source, stage, handler, dead_letters, backoff)
 
         await manual.ack(event)
         yield source
+
+
+async def read_source_event(
+    event: Any, stage: str, dead_letters: DeadLetterSink, backoff: Backoff
+) -> SourceEvent | None:
+    """Return the source event of a Faust event, or dead-letter an event that cannot be read."""
+    try:
+        return SourceEvent.from_faust(event)
+    except Exception as error:
+        message = event.message
+        logger.exception(
+            "Reading event %s[%s]@%s in %s failed: %r",
+            message.topic,
+            message.partition,
+            message.offset,
+            stage,
+            error,
+        )
+        source = SourceEvent(message.topic, message.partition, message.offset, None, None)
+        await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
+        return None
