@@ -6,7 +6,6 @@ import asyncio
 import base64
 import logging
 import shutil
-import time
 import uuid
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from stack.process import (
     pid_alive,
     port_open,
     read_pid,
+    retry_check,
     run,
     start_detached,
     stop_pid,
@@ -300,22 +300,13 @@ class KafkaService:
             self.log_dir / "kafka.out",
         )
 
-        deadline = time.monotonic() + self.config.start_timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                asyncio.run(asyncio.wait_for(round_trip(self.config.kafka_bootstrap, 20.0), 30.0))
-                return
-            # aiokafka raises its own error types (KafkaError subclasses) besides OSError.
-            except Exception as error:  # noqa: BLE001
-                if not alive() or time.monotonic() >= deadline:
-                    raise StackError(
-                        f"Kafka at {self.config.kafka_bootstrap} failed the produce and consume "
-                        f"round trip ({error!r}); read {self.log_dir}/server.log and kafka.out"
-                    ) from error
-                logger.info("Kafka round trip attempt %d failed (%r); retrying", attempt, error)
-                time.sleep(1.0)
+        retry_check(
+            lambda: asyncio.run(asyncio.wait_for(round_trip(self.config.kafka_bootstrap, 20.0), 30.0)),
+            alive,
+            self.config.start_timeout,
+            f"Kafka produce and consume round trip at {self.config.kafka_bootstrap}",
+            f"read {self.log_dir}/server.log and kafka.out",
+        )
 
     def stop(self) -> str:
         pid = self.pid()

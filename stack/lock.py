@@ -23,7 +23,7 @@ def state_lock(state_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            logger.info("another pulse-stack command holds %s; waiting for it", state_dir / "lock")
+            logger.info("another pulse-stack command has locked %s; waiting for it", state_dir / "lock")
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

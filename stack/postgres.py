@@ -8,13 +8,12 @@ import os
 import pwd
 import shutil
 import signal
-import time
 from pathlib import Path
 
 from stack.config import POSTGRES_DATABASES, POSTGRES_PASSWORD, POSTGRES_ROLE, StackConfig
 from stack.errors import StackError
 from stack.prerequisites import ensure_debian_package, require_traversable
-from stack.process import owned_pid, pid_alive, port_open, read_pid, run, stop_pid, wait_until
+from stack.process import owned_pid, pid_alive, port_open, read_pid, retry_check, run, stop_pid, wait_until
 from stack.service import ServiceStatus
 
 logger = logging.getLogger(__name__)
@@ -196,25 +195,19 @@ class PostgresService:
             self.log_file,
         )
 
-        deadline = time.monotonic() + self.config.start_timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                created = asyncio.run(provision(self.socket_dir, self.config.postgres_port))
-                if created:
-                    logger.info("PostgreSQL: created %s", ", ".join(created))
-                asyncio.run(query_each_database(self.config))
-                return
-            # asyncpg raises its own error types besides OSError.
-            except Exception as error:  # noqa: BLE001
-                if not alive() or time.monotonic() >= deadline:
-                    raise StackError(
-                        f"PostgreSQL at 127.0.0.1:{self.config.postgres_port} failed the query check "
-                        f"({error!r}); read {self.log_file}"
-                    ) from error
-                logger.info("PostgreSQL check attempt %d failed (%r); retrying", attempt, error)
-                time.sleep(1.0)
+        def check() -> None:
+            created = asyncio.run(provision(self.socket_dir, self.config.postgres_port))
+            if created:
+                logger.info("PostgreSQL: created %s", ", ".join(created))
+            asyncio.run(query_each_database(self.config))
+
+        retry_check(
+            check,
+            alive,
+            self.config.start_timeout,
+            f"PostgreSQL query check at 127.0.0.1:{self.config.postgres_port}",
+            f"read {self.log_file}",
+        )
 
     def stop(self) -> str:
         pid = self.pid()

@@ -128,6 +128,33 @@ def wait_until(
         time.sleep(POLL_INTERVAL)
 
 
+
+def retry_check(
+    check: Callable[[], None],
+    alive: Callable[[], bool],
+    timeout: float,
+    description: str,
+    hint: str,
+) -> None:
+    """Call ``check`` once a second until it returns without raising.
+
+    Raise StackError naming ``description``, the last error and ``hint`` once the process
+    has exited or ``timeout`` seconds have passed. Any exception counts as a failed check, because the
+    client libraries (aiokafka, kombu, asyncpg) raise their own error types besides OSError.
+    """
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            check()
+            return
+        except Exception as error:  # noqa: BLE001
+            if not alive() or time.monotonic() >= deadline:
+                raise StackError(f"{description} failed ({error!r}); {hint}") from error
+            logger.info("%s failed on attempt %d (%r); retrying", description, attempt, error)
+            time.sleep(1.0)
+
 def stop_pid(pid: int | None, name: str, timeout: float, first_signal: int = signal.SIGTERM) -> bool:
     """Send ``first_signal`` to ``pid``, then SIGKILL after ``timeout`` seconds.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import time
 import uuid
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from stack.process import (
     pid_alive,
     port_open,
     read_pid,
+    retry_check,
     run,
     start_detached,
     stop_pid,
@@ -235,23 +235,17 @@ class RabbitMQService:
             self.log_dir / "server.out",
         )
 
-        deadline = time.monotonic() + self.config.start_timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                declare_exchanges(self.config.pulse_url)
-                publish_and_consume(self.config.pulse_url, PULSE_EXCHANGES[0], 20.0)
-                return
-            # kombu and py-amqp raise their own error types besides OSError.
-            except Exception as error:  # noqa: BLE001
-                if not alive() or time.monotonic() >= deadline:
-                    raise StackError(
-                        f"RabbitMQ at 127.0.0.1:{self.config.amqp_port} failed the publish and consume "
-                        f"check ({error!r}); read {self.log_dir}"
-                    ) from error
-                logger.info("RabbitMQ check attempt %d failed (%r); retrying", attempt, error)
-                time.sleep(1.0)
+        def check() -> None:
+            declare_exchanges(self.config.pulse_url)
+            publish_and_consume(self.config.pulse_url, PULSE_EXCHANGES[0], 20.0)
+
+        retry_check(
+            check,
+            alive,
+            self.config.start_timeout,
+            f"RabbitMQ publish and consume check at 127.0.0.1:{self.config.amqp_port}",
+            f"read {self.log_dir}",
+        )
 
     def stop(self) -> str:
         node_pid = self.node_pid()
