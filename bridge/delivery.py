@@ -1,4 +1,4 @@
-"""One AMQP delivery as the bridge sees it: raw body bytes, routing data and properties."""
+"""One AMQP delivery as the bridge receives it: raw body bytes, routing data and properties."""
 
 from __future__ import annotations
 

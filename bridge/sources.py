@@ -1,6 +1,6 @@
 """Pulse source settings: the exchanges and routing keys each listener binds, in both Treeherder formats.
 
-Two formats are accepted, told apart by a leading ``[``:
+Two formats are accepted, distinguished by a leading ``[``:
 
 - A comma-separated list of ``<exchange>.<routing key>[:<routing key>...]``. The
   exchange ends at the first ``.``, because Pulse exchange names use ``/`` as
@@ -64,7 +64,7 @@ class Source:
 
 
 def is_json_sources(raw: str) -> bool:
-    """Tell whether a source variable holds the JSON list format."""
+    """Return whether a source variable contains the JSON list format."""
     return raw.lstrip().startswith("[")
 
 

@@ -165,7 +165,7 @@ class WorkerSettings:
 
     # PUSH_ENRICHMENT: look up the commit list of each accepted push (hg json-pushes, GitHub
     # compare or pull request commits) and send the enriched push record to the join. Off by
-    # default so that no worker calls hg.mozilla.org or GitHub unless told to; production
+    # default so that no worker calls hg.mozilla.org or GitHub unless configured to; production
     # deployments that want Treeherder's commit lists turn it on.
     push_enrichment: bool = False
 

@@ -1,4 +1,4 @@
-"""Local HTTP server that answers Taskcluster, json-pushes and GitHub lookups from sample files.
+"""Local HTTP server that serves Taskcluster, json-pushes and GitHub lookups from sample files.
 
 It binds to 127.0.0.1 only. Tests start it in-process with ``FixtureServer``; for a demo run
 ``python -m streams.lookups.fixture_server --data-dir tests/data/treeherder --port 8765`` and
@@ -45,9 +45,9 @@ _COMPARE_URL = re.compile(r"/repos/([^/]+)/([^/]+)/compare/([^/.]+)\.\.\.([^/.]+
 class Fault:
     """Failure injected into the responses for one path.
 
-    ``timeout`` holds the response for ``delay`` seconds, ``status`` answers with HTTP
-    ``status`` and ``malformed`` answers 200 with a body that is not JSON. ``times`` is how
-    many requests fail before the path answers normally again; None means every request.
+    ``timeout`` delays the response by ``delay`` seconds, ``status`` returns HTTP
+    ``status`` and ``malformed`` returns 200 with a body that is not JSON. ``times`` is how
+    many requests fail before the path responds normally again; None means every request.
     """
 
     kind: FaultKind
@@ -76,7 +76,7 @@ class RecordedRequest:
 
 @dataclass
 class FixtureData:
-    """Responses the server answers with, loaded from a data folder or set by tests."""
+    """Responses the server returns, loaded from a data folder or set by tests."""
 
     tasks: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)

@@ -18,7 +18,7 @@ class PollerSettings:
 
     # PUSHLOG_POLL_INTERVAL: seconds between the starts of two polls of every repository.
     # 0 (the default) disables the poller in the worker, so that nothing calls hg.mozilla.org
-    # unless told to; Treeherder polls every 300 s.
+    # unless configured to; Treeherder polls every 300 s.
     interval: float = 0.0
 
     # PUSHLOG_STATE_FILE: JSON file that keeps the last emitted push id per repository across

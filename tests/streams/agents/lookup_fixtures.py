@@ -16,7 +16,7 @@ from tests.streams.conftest import CORPUS
 
 @pytest.fixture
 async def lookup_server() -> AsyncIterator[FixtureServer]:
-    """Fixture server on 127.0.0.1 that answers every lookup from the Treeherder samples."""
+    """Fixture server on 127.0.0.1 that serves every lookup from the Treeherder samples."""
     server = FixtureServer(FixtureData.load(CORPUS))
     await server.start()
     yield server
