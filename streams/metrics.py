@@ -27,6 +27,11 @@ STATE_DROPPED = Counter(
     "Job events ignored because they would move a job's state backward.",
 )
 
+BEHIND_DATABASE = Counter(
+    "pulse_ingest_job_events_behind_database_total",
+    "Replayed job events not sent to the accepted topic because their stored row is further along.",
+)
+
 PARKED = Counter(
     "pulse_ingest_jobs_parked_total",
     "Job events parked because their push was not known yet.",

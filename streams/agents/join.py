@@ -22,11 +22,13 @@ from streams.agents.join_plan import (
     coordinates,
     database_jobs,
     push_key,
+    split_behind_database,
 )
 from streams.agents.publish import OutgoingRecord, Publisher, encode_json
 from streams.agents.source import SourceEvent
 from streams.config import TopicNames
 from streams.errors import RejectReason
+from streams.sinks.database.records import StoredJob, StoredJobs
 from streams.sinks.deadletter import DeadLetterSink, build_dead_letter_record
 from streams.tables.definitions import JoinTables
 from streams.tables.parked import ParkedJob, source_of, split_expired
@@ -48,8 +50,12 @@ class JoinDatabase(Protocol):
 
     async def write_batch(
         self, pushes: Sequence[dict[str, Any]], jobs: Sequence[dict[str, Any]]
-    ) -> None:
-        """Upsert pushes, then jobs under the job-state rule, in one transaction."""
+    ) -> StoredJobs:
+        """Upsert pushes, then jobs under the job-state rule, in one transaction.
+
+        Returns each job guid's row as the transaction found it before the upserts, with
+        None for a guid that had no row.
+        """
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,9 @@ class JoinProcessor:
     A batch is folded in event order into one database transaction and one round of
     accepted sends. Table changes are stored only after both are confirmed, so a batch
     interrupted at any point is handled again from the same tables. Handlers are
-    idempotent because a batch is consumed again after a crash.
+    idempotent because a batch is consumed again after a crash. A job event is sent only
+    if it is not behind the row that the batch's transaction found, so a replay never
+    sends a job's state after a later one.
     """
 
     def __init__(
@@ -120,36 +128,43 @@ class JoinProcessor:
         if not items:
             return
 
-        plan = await self._write_database(items)
-        await self._send_accepted(plan)
+        plan, stored = await self._write_database(items)
+        await self._send_accepted(plan, stored)
         await self._send_rejections(plan.rejections)
         plan.commit_tables()
         _count(plan)
 
         logger.debug(
-            "Joined %d events: %d pushes, %d job events accepted, %d dropped, %d rejected",
+            "Joined %d events: %d pushes, %d job events accepted, %d dropped, %d behind the "
+            "database, %d rejected",
             len(items),
             len(plan.push_sends),
             len(plan.jobs),
             plan.dropped,
+            len(plan.behind),
             len(plan.rejections),
         )
 
-    async def _write_database(self, items: list[BatchItem]) -> JoinPlan:
+    async def _write_database(self, items: list[BatchItem]) -> tuple[JoinPlan, StoredJobs]:
         """Plan the batch and write it; records the database rejects are left out and dead-lettered.
 
         After a rejection the batch is bisected to find the failing records, and planned
         again without their events, because leaving out a push or a job changes what the
         later events of the batch do. Pushes are left out first, since a rejected push
         also fails the jobs that reference it.
+
+        Also returns each written guid's row from before the batch. The first committed
+        transaction that wrote a guid read it, so later attempts, which read the batch's
+        own writes, do not replace it.
         """
         excluded: dict[Coordinates, BaseException] = {}
+        stored: dict[str, StoredJob | None] = {}
         while True:
             plan = self._planner.plan(items, excluded)
             units = _units(plan)
             try:
-                await self._write_units(units)
-                return plan
+                await self._write_units(units, stored)
+                return plan, stored
             except Exception as error:
                 if is_infrastructure_error(error):
                     raise
@@ -159,10 +174,10 @@ class JoinProcessor:
                     error,
                 )
 
-            failed = await self._find_rejected(units)
+            failed = await self._find_rejected(units, stored)
             if not failed:
                 # Each part was written on its own, so the batch as a whole is stored.
-                return plan
+                return plan, stored
 
             pushes = [(unit, error) for unit, error in failed if unit.is_push]
             for unit, error in pushes or failed:
@@ -175,12 +190,17 @@ class JoinProcessor:
                     error,
                 )
 
-    async def _write_units(self, units: list[_Unit]) -> None:
+    async def _write_units(self, units: list[_Unit], stored: dict[str, StoredJob | None]) -> None:
+        """Write ``units`` in one transaction and add the rows it read to ``stored``."""
         pushes = [unit.record for unit in units if unit.is_push]
         jobs = [unit.record for unit in units if not unit.is_push]
-        await self._database.write_batch(pushes, jobs)
+        found = await self._database.write_batch(pushes, jobs)
+        for guid, row in found.items():
+            stored.setdefault(guid, row)
 
-    async def _find_rejected(self, units: list[_Unit]) -> list[tuple[_Unit, BaseException]]:
+    async def _find_rejected(
+        self, units: list[_Unit], stored: dict[str, StoredJob | None]
+    ) -> list[tuple[_Unit, BaseException]]:
         """Write ``units`` in halves, left before right; return each single failing unit.
 
         Units list pushes before jobs, so every job is written after the batch's pushes
@@ -190,7 +210,7 @@ class JoinProcessor:
             return []
 
         try:
-            await self._write_units(units)
+            await self._write_units(units, stored)
             return []
         except Exception as error:
             if is_infrastructure_error(error):
@@ -199,14 +219,37 @@ class JoinProcessor:
                 return [(units[0], error)]
 
         middle = len(units) // 2
-        return await self._find_rejected(units[:middle]) + await self._find_rejected(units[middle:])
+        left = await self._find_rejected(units[:middle], stored)
+        return left + await self._find_rejected(units[middle:], stored)
 
-    async def _send_accepted(self, plan: JoinPlan) -> None:
-        """Send every accepted push and job, then wait for all delivery reports together."""
-        # NOTE: a worker killed after these sends but before its table changes reach the
-        # changelog leaves its successor to replay the batch, which sends older job states
-        # again after newer ones. The database rows stay right (the upsert's state guard), but
-        # consumers of the accepted-jobs topic must apply the same state rule.
+    async def _send_accepted(self, plan: JoinPlan, stored: StoredJobs) -> None:
+        """Send every accepted push and every job event not behind its stored row.
+
+        All delivery reports are awaited together. A replayed push is sent again, because
+        the push topic is keyed by push and its records carry no state to order them.
+        """
+        plan.jobs, plan.behind = split_behind_database(plan.jobs, stored)
+        for job in plan.behind:
+            row = stored.get(job.guid)
+            logger.debug(
+                "Job %s event in state %s from %s is behind its stored row (%s, %s); not sent",
+                job.guid,
+                job.record["job"]["state"],
+                job.source.position,
+                row.state if row else None,
+                row.result if row else None,
+            )
+        if plan.behind:
+            first = plan.behind[0]
+            logger.info(
+                "Did not send %d replayed job events behind their stored rows, the first job %s "
+                "in state %s from %s",
+                len(plan.behind),
+                first.guid,
+                first.record["job"]["state"],
+                first.source.position,
+            )
+
         push_records = [
             OutgoingRecord(write.key, write.record, write.source.position)
             for write in plan.push_sends
@@ -298,6 +341,8 @@ def _count(plan: JoinPlan) -> None:
     """Update the metrics of a batch whose tables were stored."""
     if plan.dropped:
         metrics.STATE_DROPPED.inc(plan.dropped)
+    if plan.behind:
+        metrics.BEHIND_DATABASE.inc(len(plan.behind))
     for partition in plan.parked_partitions:
         metrics.PARKED.inc()
         metrics.PARKED_NOW.labels(partition=str(partition)).inc()

@@ -11,12 +11,14 @@ from streams.agents.publish import encode_json
 from streams.agents.source import SourceEvent
 from streams.config import TopicNames
 from streams.errors import RejectedMessage, RejectReason
+from streams.sinks.database.records import StoredJob, StoredJobs
+from streams.sinks.database.rows import stored_result
 from streams.tables.definitions import JoinTables
 from streams.tables.overlay import TableOverlay
 from streams.tables.parked import add_job, make_parked_job, source_of
 from streams.tables.scope import event_scope
 from streams.transforms.decode import decode_json
-from streams.transforms.state import JOB_STATES, should_apply
+from streams.transforms.state import JOB_STATES, should_apply, state_rank
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class JoinPlan:
     push_writes: dict[str, PushWrite] = field(default_factory=dict)
     push_sends: list[PushWrite] = field(default_factory=list)
     jobs: list[AppliedJob] = field(default_factory=list)
+    behind: list[AppliedJob] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     releases: list[Release] = field(default_factory=list)
     parked_partitions: list[int] = field(default_factory=list)
@@ -324,6 +327,45 @@ def database_jobs(jobs: list[AppliedJob]) -> list[tuple[AppliedJob, dict[str, An
             record["job"] = {**record["job"], "log_references": list(logs[job.guid].values())}
         written.append((job, record))
     return written
+
+
+def split_behind_database(
+    jobs: list[AppliedJob], stored: StoredJobs
+) -> tuple[list[AppliedJob], list[AppliedJob]]:
+    """Split applied job events into those to send and those behind their stored row.
+
+    ``stored`` maps guids to the rows that the batch's transaction found before its upserts.
+    The database is the authority on a job's state. A worker killed after its transaction
+    but before its table changes reached the changelog leaves those rows further along than
+    the tables of the worker that replays its events. Every record on the accepted-jobs
+    topic was stored before it was sent, so sending only events at least as far as the
+    stored row keeps the topic's states of a guid in order.
+    """
+    ahead: list[AppliedJob] = []
+    behind: list[AppliedJob] = []
+    for job in jobs:
+        if is_behind(job.record, stored.get(job.guid)):
+            behind.append(job)
+        else:
+            ahead.append(job)
+    return ahead, behind
+
+
+def is_behind(record: dict[str, Any], stored: StoredJob | None) -> bool:
+    """Tell whether a job event would move the job back from its stored row.
+
+    An event of equal rank is not behind, so a replay of the event that the stored row
+    came from is sent again, in case the killed worker stored it but never sent it. For a
+    completed row only a completed event with the same result counts as equal, because
+    the database keeps the first completed event of a job.
+    """
+    if stored is None:
+        return False
+
+    state = record["job"]["state"]
+    if stored.state == COMPLETED:
+        return state != COMPLETED or stored_result(record["job"]) != stored.result
+    return state_rank(state) < state_rank(stored.state)
 
 
 def decode_push(source: SourceEvent) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from streams.config import WorkerSettings
 from streams.errors import RetriableError
 from streams.registry.repositories import RepositoryRegistry
 from streams.sinks.database import DatabaseSink, upgrade_database
+from streams.sinks.database.records import StoredJobs
 from streams.topics import ensure_topics
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,9 @@ class SinkDatabase:
 
     async def write_batch(
         self, pushes: Sequence[dict[str, Any]], jobs: Sequence[dict[str, Any]]
-    ) -> None:
-        """Upsert pushes, then jobs, in one transaction, retrying database faults."""
-        await self._sink.write_with_retry(self._sink.write_batch, pushes, jobs)
+    ) -> StoredJobs:
+        """Upsert pushes, then jobs, in one transaction, retrying database faults.
+
+        Returns the job rows that the committed transaction found before its upserts.
+        """
+        return await self._sink.write_with_retry(self._sink.write_batch, pushes, jobs)

@@ -16,8 +16,11 @@ import pytest
 from streams.agents.source import SourceEvent
 from streams.config import TopicNames, WorkerSettings
 from streams.errors import RejectedMessage, RejectReason
+from streams.sinks.database.records import StoredJob, StoredJobs
+from streams.sinks.database.rows import stored_result
 from streams.sinks.deadletter import DeadLetterSink
 from streams.tables.definitions import JoinTables
+from streams.transforms.state import should_apply
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "treeherder"
 
@@ -156,6 +159,8 @@ class FakeDatabase:
     job_calls: list[list[str]] = field(default_factory=list)
     reject_guids: set[str] = field(default_factory=set)
     reject_error: Callable[[str], BaseException] | None = None
+    # Job rows by guid; a test may fill it to play a row that an earlier worker stored.
+    stored: dict[str, StoredJob] = field(default_factory=dict)
 
     async def write_pushes(self, records: Sequence[dict[str, Any]]) -> None:
         self.pushes.extend(records)
@@ -172,11 +177,24 @@ class FakeDatabase:
 
     async def write_batch(
         self, pushes: Sequence[dict[str, Any]], jobs: Sequence[dict[str, Any]]
-    ) -> None:
-        """Write pushes, then jobs; a rejected job leaves the pushes written, unlike a transaction."""
+    ) -> StoredJobs:
+        """Write pushes, then jobs; a rejected job leaves the pushes written, unlike a transaction.
+
+        Returns the rows of ``stored`` from before the write, and applies the jobs to them
+        under the state rule as the conditional upsert does.
+        """
         await self.write_pushes(pushes)
-        if jobs:
-            await self.write_jobs(jobs)
+        if not jobs:
+            return {}
+
+        await self.write_jobs(jobs)
+        before = {record["job"]["job_guid"]: self.stored.get(record["job"]["job_guid"]) for record in jobs}
+        for record in jobs:
+            guid = record["job"]["job_guid"]
+            row = self.stored.get(guid)
+            if should_apply(row.state if row else None, record["job"]["state"]):
+                self.stored[guid] = StoredJob(record["job"]["state"], stored_result(record["job"]))
+        return before
 
     def job_states(self) -> list[tuple[str, str]]:
         """Return (guid, state) of every job written, in order."""

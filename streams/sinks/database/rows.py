@@ -117,7 +117,7 @@ def job_row(
         "product_name": job.get("product_name", ""),
         "build_system_type": job.get("build_system_type", ""),
         "state": job["state"][:STATE_LENGTH],
-        "result": (job.get("result") or "unknown")[:RESULT_LENGTH],
+        "result": stored_result(job),
         "tier": int(job.get("tier", 1)),
         "submit_time": epoch_to_datetime(job.get("submit_timestamp")),
         "start_time": epoch_to_datetime(job.get("start_timestamp")),
@@ -148,6 +148,11 @@ def taskcluster_row(job: JobData, job_id: int) -> dict[str, Any] | None:
         return None
     # NOTE: a record with a task id but no retry id is stored with retry 0 (the first run).
     return {"job_id": job_id, "task_id": task_id, "retry_id": int(job.get("taskcluster_retry_id", 0))}
+
+
+def stored_result(job: JobData) -> str:
+    """Return a job's result as stored in `job.result`: `unknown` when unset, truncated."""
+    return (job.get("result") or "unknown")[:RESULT_LENGTH]
 
 
 def stored_guid(record: JobRecord) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, case, not_, or_
+from sqlalchemy import ColumnElement, Table, and_, case, not_, or_, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert, ReturningInsert
 
@@ -25,6 +25,20 @@ COMPLETED = "completed"
 JOB_UPDATED_COLUMNS = tuple(
     column.name for column in job.columns if column.name not in {"id", "guid"}
 )
+
+
+# First key of the PostgreSQL advisory locks that the sink takes per job guid ("pj" in ASCII),
+# so that they do not collide with advisory locks that other code takes with one key.
+JOB_GUID_LOCK_SPACE = 0x706A
+
+# Take a transaction-scoped advisory lock on each guid of the array parameter `guids`, in
+# the order of the hashed keys, so that two writers never wait on each other in a cycle. Two
+# guids with the same hash share a lock, which only serializes their writers.
+JOB_GUID_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(:space, keys.key) FROM "
+    "(SELECT DISTINCT hashtext(guid) AS key FROM unnest(CAST(:guids AS text[])) AS guid "
+    "ORDER BY key) AS keys"
+).bindparams(space=JOB_GUID_LOCK_SPACE)
 
 
 def dialect_insert(table: Table, dialect_name: str) -> Any:

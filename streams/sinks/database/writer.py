@@ -23,7 +23,7 @@ from streams.sinks.database.engine import create_database_engine
 from streams.sinks.database.errors import MissingPushError, UnknownRepositoryError, wrap_database_errors
 from streams.sinks.database.metrics import database_metrics
 from streams.sinks.database.models import job, push, repository
-from streams.sinks.database.records import JobRecord, PushRecord, RepositoryEntry
+from streams.sinks.database.records import JobRecord, PushRecord, RepositoryEntry, StoredJob, StoredJobs
 from streams.sinks.database.rows import (
     commit_rows,
     job_log_rows,
@@ -41,6 +41,10 @@ T = TypeVar("T")
 
 # Number of record ids a retry log line lists before it only counts the rest.
 LOGGED_IDS = 5
+
+# Most guids one read of the stored job states binds, below SQLite's oldest limit of 999
+# parameters per statement.
+STORED_STATE_CHUNK = 500
 
 
 class DatabaseSink:
@@ -112,7 +116,7 @@ class DatabaseSink:
 
         logger.debug("wrote %d pushes: %s", len(records), _describe(records))
 
-    async def write_jobs(self, records: Sequence[JobRecord]) -> None:
+    async def write_jobs(self, records: Sequence[JobRecord]) -> StoredJobs:
         """Upsert jobs under the state rule, then their logs, task metadata and supersedes.
 
         Logs and task metadata are written only for jobs whose row this call inserted or
@@ -120,34 +124,40 @@ class DatabaseSink:
         its current event. Superseded guids get result `superseded` and state `completed`
         unless they are completed already, because a completed job keeps its result.
 
+        Returns the row of each record's guid as the transaction found it before its
+        upserts (None for a new guid); on PostgreSQL those rows stay locked until the commit.
+
         Raises MissingPushError (not retriable) when a push is not stored, and
         InvalidRecordError when the database rejects a value.
         """
         if not records:
-            return
+            return {}
 
         async with self._transaction("write_jobs") as (connection, written):
-            await _upsert_jobs(connection, records, _utcnow(), written)
+            stored = await _upsert_jobs(connection, records, _utcnow(), written)
 
         logger.debug("wrote %d job events: %s", len(records), _describe(records))
+        return stored
 
     async def write_batch(
         self, pushes: Sequence[PushRecord], jobs: Sequence[JobRecord]
-    ) -> None:
+    ) -> StoredJobs:
         """Upsert pushes, then jobs, in one transaction, as write_pushes and write_jobs do.
 
         Jobs may reference pushes of the same call. Any error rolls back the whole batch,
-        and the errors are those of write_pushes and write_jobs.
+        and the errors are those of write_pushes and write_jobs. Returns the job rows found
+        before the upserts, as write_jobs does.
         """
         if not pushes and not jobs:
-            return
+            return {}
 
         now = _utcnow()
+        stored: StoredJobs = {}
         async with self._transaction("write_batch") as (connection, written):
             if pushes:
                 await _upsert_pushes(connection, pushes, now, written)
             if jobs:
-                await _upsert_jobs(connection, jobs, now, written)
+                stored = await _upsert_jobs(connection, jobs, now, written)
 
         logger.debug(
             "wrote a batch of %d pushes (%s) and %d job events (%s)",
@@ -156,6 +166,7 @@ class DatabaseSink:
             len(jobs),
             _describe(jobs),
         )
+        return stored
 
     async def write_with_retry(self, write: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Call `write(*args)` until it succeeds, backing off after each RetriableError.
@@ -213,12 +224,17 @@ class DatabaseSink:
     async def _transaction(
         self, operation: str
     ) -> AsyncIterator[tuple[AsyncConnection, Tally[str]]]:
-        """Run one transaction, record its metrics on commit and wrap transient errors."""
+        """Run one write transaction, record its metrics on commit and wrap transient errors."""
         started = time.perf_counter()
         written: Tally[str] = Tally()
 
         with wrap_database_errors(self.settings.url, operation):
             async with self.engine.begin() as connection:
+                if connection.dialect.name == "sqlite":
+                    # The sqlite3 module opens a transaction only at the first INSERT or
+                    # UPDATE, so earlier reads would run outside it. BEGIN IMMEDIATE takes
+                    # the write lock now, waiting up to the busy timeout for another writer.
+                    await connection.exec_driver_sql("BEGIN IMMEDIATE")
                 yield connection, written
 
         self.metrics.batches.labels(operation).inc()
@@ -267,10 +283,14 @@ async def _upsert_jobs(
     records: Sequence[JobRecord],
     now: datetime.datetime,
     written: Tally[str],
-) -> None:
-    """Upsert job rows, their children and the supersedes inside an open transaction."""
+) -> StoredJobs:
+    """Upsert job rows, their children and the supersedes inside an open transaction.
+
+    Returns the rows of the records' guids as they were before the upserts.
+    """
     dialect = connection.dialect.name
     push_ids = await _push_ids(connection, records)
+    before = await _lock_stored_jobs(connection, sorted({stored_guid(record) for record in records}))
 
     for batch in split_rounds(records, stored_guid):
         batch.sort(key=stored_guid)
@@ -287,6 +307,34 @@ async def _upsert_jobs(
     superseded = sorted({guid for record in records for guid in record.get("superseded", [])})
     if superseded:
         written["job"] += await _supersede(connection, superseded, now)
+
+    return {record["job"]["job_guid"]: before.get(stored_guid(record)) for record in records}
+
+
+async def _lock_stored_jobs(connection: AsyncConnection, guids: Sequence[str]) -> dict[str, StoredJob]:
+    """Read the state and result of the stored rows among ``guids`` (sorted), locking them.
+
+    On PostgreSQL a row lock (FOR UPDATE) cannot cover a guid that has no row yet, so the
+    transaction first takes an advisory lock per guid, which every sink transaction that
+    writes jobs takes too. The rows are then locked in guid order, the order of the upserts,
+    against other updates such as the supersedes. SQLite has no row locks, but a sink
+    transaction there holds the database's write lock from its start (see `_transaction`).
+    Either way no other writer changes these rows between this read and the upserts.
+    """
+    if connection.dialect.name == "postgresql":
+        await connection.execute(statements.JOB_GUID_LOCKS, {"guids": list(guids)})
+
+    found: dict[str, StoredJob] = {}
+    for start in range(0, len(guids), STORED_STATE_CHUNK):
+        chunk = guids[start : start + STORED_STATE_CHUNK]
+        result = await connection.execute(
+            select(job.c.guid, job.c.state, job.c.result)
+            .where(job.c.guid.in_(chunk))
+            .order_by(job.c.guid)
+            .with_for_update()
+        )
+        found.update((row.guid, StoredJob(row.state, row.result)) for row in result)
+    return found
 
 
 async def _repository_ids(connection: AsyncConnection, names: set[str]) -> dict[str, int]:

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from streams import metrics
 from streams.agents.join import BatchItem, JoinProcessor
 from streams.agents.source import SourceEvent
 from streams.config import TopicNames
 from streams.errors import RejectedMessage, RejectReason, RetriableError
+from streams.sinks.database.records import StoredJob, StoredJobs
 from streams.sinks.deadletter import DeadLetterSink
 from streams.tables.definitions import JoinTables
 from tests.streams.conftest import (
@@ -31,14 +33,15 @@ class BatchDatabase(FakeDatabase):
         super().__init__()
         self.batches: list[tuple[list[str], list[tuple[str, str]]]] = []
 
-    async def write_batch(self, pushes: Any, jobs: Any) -> None:
-        await super().write_batch(pushes, jobs)
+    async def write_batch(self, pushes: Any, jobs: Any) -> StoredJobs:
+        before = await super().write_batch(pushes, jobs)
         self.batches.append(
             (
                 [record["revision"] for record in pushes],
                 [(record["job"]["job_guid"], record["job"]["state"]) for record in jobs],
             )
         )
+        return before
 
 
 @pytest.fixture
@@ -299,3 +302,66 @@ async def test_sweep_splits_batch(join, topics, tables, database, make_source, m
 
     assert f"autoland/{revision}" in tables.parked
     assert database.batches == [([], [])]
+
+
+async def test_replay_behind_stored_row_not_sent(join, database, accepted_jobs, make_push, make_job):
+    revision = revision_for("batch-replay-behind")
+    # A killed worker stored the completed row, but its job-states change never reached the changelog.
+    database.stored[job_guid(1)] = StoredJob("completed", "success")
+
+    await join.process_batch(
+        [
+            make_push(revision, offset=0),
+            make_job(1, revision, "pending", offset=1),
+            make_job(1, revision, "running", offset=2),
+            make_job(2, revision, "pending", offset=3),
+        ]
+    )
+
+    assert sent_states(accepted_jobs) == [(job_guid(2), "pending")]
+    assert database.stored[job_guid(1)] == StoredJob("completed", "success")
+
+
+async def test_replay_sends_from_stored_state(join, database, accepted_jobs, make_push, make_job):
+    revision = revision_for("batch-replay-from-stored")
+    database.stored[job_guid(1)] = StoredJob("running", "unknown")
+
+    await join.process_batch(
+        [
+            make_push(revision, offset=0),
+            make_job(1, revision, "pending", offset=1),
+            make_job(1, revision, "running", offset=2),
+            make_job(1, revision, "completed", offset=3),
+        ]
+    )
+
+    assert sent_states(accepted_jobs) == [(job_guid(1), "running"), (job_guid(1), "completed")]
+
+
+async def test_replay_of_stored_completed_is_sent(join, database, accepted_jobs, make_push, make_job):
+    revision = revision_for("batch-replay-completed")
+    # The killed worker stored the completed row and died before sending it.
+    database.stored[job_guid(1)] = StoredJob("completed", "success")
+
+    await join.process_batch([make_push(revision, offset=0), make_job(1, revision, "completed", offset=1)])
+
+    assert sent_states(accepted_jobs) == [(job_guid(1), "completed")]
+
+
+async def test_completed_with_other_result_not_sent(join, database, accepted_jobs, make_push, make_job):
+    revision = revision_for("batch-other-result")
+    database.stored[job_guid(1)] = StoredJob("completed", "superseded")
+
+    await join.process_batch([make_push(revision, offset=0), make_job(1, revision, "completed", offset=1)])
+
+    assert sent_states(accepted_jobs) == []
+
+
+async def test_behind_events_are_counted(join, database, make_push, make_job):
+    revision = revision_for("batch-behind-metric")
+    database.stored[job_guid(1)] = StoredJob("completed", "success")
+    before = metrics.BEHIND_DATABASE._value.get()
+
+    await join.process_batch([make_push(revision, offset=0), make_job(1, revision, "running", offset=1)])
+
+    assert metrics.BEHIND_DATABASE._value.get() == before + 1

@@ -10,6 +10,7 @@ import pytest
 from streams.errors import RejectedMessage
 from streams.sinks.database.errors import InvalidRecordError, MissingPushError
 from streams.sinks.database.queries import job_by_guid, table_counts
+from streams.sinks.database.records import StoredJob
 from streams.sinks.database.writer import DatabaseSink
 
 Factory = Callable[..., dict[str, Any]]
@@ -94,3 +95,27 @@ async def test_invalid_record_is_not_retried(
         await push_sink.write_with_retry(push_sink.write_jobs, [job])
 
     assert push_sink.metrics.retries.labels("write_jobs")._value.get() == 0
+
+
+async def test_batch_returns_rows_before_write(
+    sink: DatabaseSink, make_push_record: Factory, make_job_record: Factory
+) -> None:
+    push = make_push_record(revision=OTHER_REVISION)
+    stored = make_job_record(revision=OTHER_REVISION, state="completed", result="testfailed")
+    new = make_job_record(revision=OTHER_REVISION, state="pending")
+    await sink.write_batch([push], [stored])
+
+    replay = dict(stored, job={**stored["job"], "state": "running", "result": "unknown"})
+    before = await sink.write_batch([push], [replay, new])
+
+    assert before == {
+        stored["job"]["job_guid"]: StoredJob("completed", "testfailed"),
+        new["job"]["job_guid"]: None,
+    }
+    row = await job_by_guid(sink.engine, stored["job"]["job_guid"])
+    assert row is not None
+    assert (row["state"], row["result"]) == ("completed", "testfailed")
+
+
+async def test_batch_without_jobs_returns_empty(sink: DatabaseSink, make_push_record: Factory) -> None:
+    assert await sink.write_batch([make_push_record(revision=OTHER_REVISION)], []) == {}
