@@ -228,6 +228,10 @@ class JoinProcessor:
         All delivery reports are awaited together. A replayed push is sent again, because
         the push topic is keyed by push and its records carry no state to order them.
         """
+        # NOTE: this orders sends after a crash. During a rebalance the old owner of a
+        # partition may still be sending while the new owner writes and sends. The locks order
+        # the two transactions, but a delayed send of the old owner can still reach the topic
+        # after a later state that the new owner sent.
         plan.jobs, plan.behind = split_behind_database(plan.jobs, stored)
         for job in plan.behind:
             row = stored.get(job.guid)

@@ -32,8 +32,10 @@ JOB_UPDATED_COLUMNS = tuple(
 JOB_GUID_LOCK_SPACE = 0x706A
 
 # Take a transaction-scoped advisory lock on each guid of the array parameter `guids`, in
-# the order of the hashed keys, so that two writers never wait on each other in a cycle. Two
-# guids with the same hash share a lock, which only serializes their writers.
+# the order of the hashed keys, so that two sink transactions take their common locks in the
+# same order. Two guids with the same hash share a lock, which only serializes their writers.
+# NOTE: each guid holds one slot of PostgreSQL's lock table until the commit, so a
+# JOIN_BATCH_SIZE far above the default of 500 may need a larger max_locks_per_transaction.
 JOB_GUID_LOCKS = text(
     "SELECT pg_advisory_xact_lock(:space, keys.key) FROM "
     "(SELECT DISTINCT hashtext(guid) AS key FROM unnest(CAST(:guids AS text[])) AS guid "

@@ -42,8 +42,8 @@ T = TypeVar("T")
 # Number of record ids a retry log line lists before it only counts the rest.
 LOGGED_IDS = 5
 
-# Most guids one read of the stored job states binds, below SQLite's oldest limit of 999
-# parameters per statement.
+# Maximum number of guids that one read of the stored job rows binds, below the limit of 999
+# parameters per statement of SQLite before 3.32.
 STORED_STATE_CHUNK = 500
 
 
@@ -231,9 +231,10 @@ class DatabaseSink:
         with wrap_database_errors(self.settings.url, operation):
             async with self.engine.begin() as connection:
                 if connection.dialect.name == "sqlite":
-                    # The sqlite3 module opens a transaction only at the first INSERT or
-                    # UPDATE, so earlier reads would run outside it. BEGIN IMMEDIATE takes
-                    # the write lock now, waiting up to the busy timeout for another writer.
+                    # Python's sqlite3 module (default transaction handling) opens a
+                    # transaction only at the first INSERT, UPDATE or DELETE, so earlier reads
+                    # would run outside it. BEGIN IMMEDIATE takes the write lock now, waiting
+                    # up to the busy timeout for another writer.
                     await connection.exec_driver_sql("BEGIN IMMEDIATE")
                 yield connection, written
 
