@@ -58,6 +58,7 @@ class StackConfig:
     kafka_controller_port: int
     kafka_heap_opts: str
     amqp_port: int
+    amqps_port: int
     rabbitmq_dist_port: int
     epmd_port: int
     rabbitmq_node: str
@@ -71,6 +72,7 @@ class StackConfig:
         """Build the settings from the environment, with the defaults of docs/architecture.md."""
         source = os.environ if environ is None else environ
         state_dir = env_str("PULSE_STACK_DIR", "", source) or str(REPO_ROOT / ".stack")
+        amqp_port = env_int("PULSE_STACK_AMQP_PORT", 19672, source, minimum=1)
 
         return cls(
             # PULSE_STACK_DIR: folder for all state (jars, data, logs, PID files).
@@ -86,7 +88,10 @@ class StackConfig:
             # PULSE_STACK_KAFKA_HEAP_OPTS: JVM heap flags of the broker.
             kafka_heap_opts=env_str("PULSE_STACK_KAFKA_HEAP_OPTS", "-Xms256m -Xmx768m", source),
             # PULSE_STACK_AMQP_PORT: RabbitMQ AMQP 0-9-1 listener on 127.0.0.1.
-            amqp_port=env_int("PULSE_STACK_AMQP_PORT", 19672, source, minimum=1),
+            amqp_port=amqp_port,
+            # PULSE_STACK_AMQPS_PORT: RabbitMQ AMQP over TLS listener on 127.0.0.1, by default
+            # the AMQP port minus 1, so that a stack on moved ports moves it too.
+            amqps_port=env_int("PULSE_STACK_AMQPS_PORT", amqp_port - 1, source, minimum=1),
             # PULSE_STACK_RABBITMQ_DIST_PORT: Erlang distribution port of the RabbitMQ node.
             rabbitmq_dist_port=env_int("PULSE_STACK_RABBITMQ_DIST_PORT", 19673, source, minimum=1),
             # PULSE_STACK_EPMD_PORT: port of the Erlang port mapper daemon the stack starts.
@@ -107,6 +112,16 @@ class StackConfig:
     def kafka_bootstrap(self) -> str:
         """Kafka bootstrap address for clients."""
         return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def tls_dir(self) -> Path:
+        """Folder of the test CA and of the TLS listener's certificate and key."""
+        return self.state_dir / "rabbitmq" / "tls"
+
+    @property
+    def tls_ca_file(self) -> Path:
+        """Certificate of the stack's test CA, which signed the TLS listener's certificate."""
+        return self.tls_dir / "ca.pem"
 
     @property
     def pulse_url(self) -> str:

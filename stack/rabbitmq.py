@@ -32,21 +32,33 @@ logger = logging.getLogger(__name__)
 RABBITMQ_SERVER = Path("/usr/sbin/rabbitmq-server")
 RABBITMQCTL = Path("/usr/sbin/rabbitmqctl")
 EPMD = Path("/usr/bin/epmd")
+OPENSSL = Path("/usr/bin/openssl")
 RABBITMQ_USER = "rabbitmq"
 
 # Queue used by the readiness check; it is exclusive, so it disappears with the connection.
 READINESS_ROUTING_KEY = "stack.readiness"
 
 
+# Days the test CA and the listener's certificate are valid.
+TLS_VALID_DAYS = 3650
+
+
 def render_config(config: StackConfig) -> str:
-    """Return rabbitmq.conf: AMQP on loopback and the `pulse` vhost, user and permissions.
+    """Return rabbitmq.conf: AMQP and AMQP over TLS on loopback, the `pulse` vhost and user.
 
     The default_* keys create the vhost and user on the node's first boot only, and no
-    guest user is created.
+    guest user is created. The TLS listener does not ask clients for certificates.
     """
+    tls = config.tls_dir
     return "\n".join(
         [
             f"listeners.tcp.default = 127.0.0.1:{config.amqp_port}",
+            f"listeners.ssl.default = 127.0.0.1:{config.amqps_port}",
+            f"ssl_options.cacertfile = {tls / 'ca.pem'}",
+            f"ssl_options.certfile = {tls / 'server.pem'}",
+            f"ssl_options.keyfile = {tls / 'server.key'}",
+            "ssl_options.verify = verify_none",
+            "ssl_options.fail_if_no_peer_cert = false",
             f"default_vhost = {AMQP_VHOST}",
             f"default_user = {AMQP_USER}",
             f"default_pass = {AMQP_PASSWORD}",
@@ -59,6 +71,53 @@ def render_config(config: StackConfig) -> str:
             "",
         ]
     )
+
+
+def create_test_certificates(folder: Path) -> None:
+    """Create a test CA and a certificate for 127.0.0.1 and localhost that it signs, with openssl.
+
+    Existing files are kept, so clients that trust the CA keep working across restarts.
+    """
+    ca_key, ca_file = folder / "ca.key", folder / "ca.pem"
+    key, request, certificate = folder / "server.key", folder / "server.csr", folder / "server.pem"
+    if ca_file.is_file() and certificate.is_file() and key.is_file():
+        return
+
+    ensure_debian_package(OPENSSL, "openssl")
+    folder.mkdir(parents=True, exist_ok=True)
+    days = str(TLS_VALID_DAYS)
+    run(
+        [
+            str(OPENSSL), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", days,
+            "-subj", "/CN=pulse-ingest local stack test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout", str(ca_key), "-out", str(ca_file),
+        ],
+        "openssl req (test CA)",
+    )
+    run(
+        [
+            str(OPENSSL), "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+            "-keyout", str(key), "-out", str(request),
+        ],
+        "openssl req (listener key)",
+    )
+    extensions = folder / "server.ext"
+    extensions.write_text(
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
+        "basicConstraints = CA:FALSE\n"
+        "keyUsage = digitalSignature, keyEncipherment\n"
+        "extendedKeyUsage = serverAuth\n"
+    )
+    run(
+        [
+            str(OPENSSL), "x509", "-req", "-in", str(request), "-CA", str(ca_file), "-CAkey", str(ca_key),
+            "-CAcreateserial", "-days", days, "-extfile", str(extensions), "-out", str(certificate),
+        ],
+        "openssl x509 (listener certificate)",
+    )
+    logger.info("created the test CA %s and the TLS listener's certificate", ca_file)
 
 
 def declare_exchanges(pulse_url: str) -> None:
@@ -120,7 +179,7 @@ class RabbitMQService:
     def address(self) -> str:
         return (
             f"amqp://127.0.0.1:{self.config.amqp_port}/{AMQP_VHOST} "
-            f"(distribution 127.0.0.1:{self.config.rabbitmq_dist_port}, epmd 127.0.0.1:{self.config.epmd_port})"
+            f"(TLS 127.0.0.1:{self.config.amqps_port}, distribution 127.0.0.1:{self.config.rabbitmq_dist_port}, epmd 127.0.0.1:{self.config.epmd_port})"
         )
 
     def node_env(self) -> dict[str, str]:
@@ -156,6 +215,7 @@ class RabbitMQService:
 
         for folder in (self.home, self.home / "mnesia", self.log_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        create_test_certificates(self.config.tls_dir)
         (self.home / "rabbitmq.conf").write_text(render_config(self.config))
         (self.home / "enabled_plugins").write_text("[].\n")
 
@@ -197,13 +257,19 @@ class RabbitMQService:
         node_pid = self.node_pid()
         if node_pid is not None:
             self.wait_ready(node_pid)
+            if not port_open(self.config.amqps_port):
+                # A node started before the stack had a TLS listener runs with its old config.
+                logger.warning(
+                    "RabbitMQ has no TLS listener on 127.0.0.1:%d; `pulse-stack restart rabbitmq` adds it",
+                    self.config.amqps_port,
+                )
             return f"already running (PID {node_pid})"
 
-        if port_open(self.config.amqp_port):
-            raise StackError(
-                f"port {self.config.amqp_port} is taken by a process this stack did not start; "
-                "stop it or set PULSE_STACK_AMQP_PORT"
-            )
+        for port, variable in ((self.config.amqp_port, "PULSE_STACK_AMQP_PORT"), (self.config.amqps_port, "PULSE_STACK_AMQPS_PORT")):
+            if port_open(port):
+                raise StackError(
+                    f"port {port} is taken by a process this stack did not start; stop it or set {variable}"
+                )
 
         self.prepare()
         self.node_pid_file.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ def test_config_defaults(make_config):
     assert config.kafka_port == 19092
     assert config.kafka_controller_port == 19093
     assert config.amqp_port == 19672
+    assert config.amqps_port == 19671
     assert config.rabbitmq_dist_port == 19673
     assert config.epmd_port == 19369
     assert config.postgres_port == 19432
@@ -32,6 +33,14 @@ def test_config_state_dir_override(tmp_path: Path):
     config = StackConfig.from_env({"PULSE_STACK_DIR": str(tmp_path / "elsewhere")})
 
     assert config.state_dir == tmp_path / "elsewhere"
+
+
+def test_amqps_port_follows_amqp_port(make_config):
+    assert make_config(PULSE_STACK_AMQP_PORT="22672").amqps_port == 22671
+
+
+def test_amqps_port_override(make_config):
+    assert make_config(PULSE_STACK_AMQPS_PORT="25671").amqps_port == 25671
 
 
 def test_config_port_override(make_config):

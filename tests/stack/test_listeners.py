@@ -22,7 +22,7 @@ def listening_addresses(port: int) -> list[str]:
 @pytest.mark.skipif(shutil.which("ss") is None, reason="ss (Debian package iproute2) is not installed")
 @pytest.mark.parametrize(
     "service",
-    ["kafka_port", "kafka_controller_port", "amqp_port", "rabbitmq_dist_port", "epmd_port", "postgres_port"],
+    ["kafka_port", "kafka_controller_port", "amqp_port", "amqps_port", "rabbitmq_dist_port", "epmd_port", "postgres_port"],
 )
 def test_listener_loopback_only(kafka_bootstrap_servers, pulse_url, test_database_url, service):
     config = StackConfig.from_env()
