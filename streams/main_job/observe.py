@@ -22,6 +22,7 @@ RECEIVED_AT_HEADER = "bridge.received_at"
 
 # Prometheus series of the worker that the accounting reads.
 DROPPED_METRIC = "pulse_ingest_job_events_dropped"
+BEHIND_METRIC = "pulse_ingest_job_events_behind_database"
 PARKED_METRIC = "pulse_ingest_parked_jobs"
 
 # Milliseconds one fetch waits for new records.
@@ -54,6 +55,9 @@ class WorkerCounts:
 
     dropped: int
     parked: int
+    # Job events not sent because their stored row is further along, as when a run
+    # replays messages into a database that an earlier run filled.
+    behind: int = 0
 
 
 class TopicReader:
@@ -144,12 +148,15 @@ def read_worker_counts(port: int) -> WorkerCounts | None:
 
     dropped = 0.0
     parked = 0.0
+    behind = 0.0
     for family in text_string_to_metric_families(text):
         if family.name == DROPPED_METRIC:
             dropped += sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
+        elif family.name == BEHIND_METRIC:
+            behind += sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
         elif family.name == PARKED_METRIC:
             parked += sum(sample.value for sample in family.samples)
-    return WorkerCounts(dropped=int(dropped), parked=int(parked))
+    return WorkerCounts(dropped=int(dropped), parked=int(parked), behind=int(behind))
 
 
 def _to_record(message: Any) -> KafkaRecord:

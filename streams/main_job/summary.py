@@ -65,6 +65,7 @@ def format_summary(report: RunReport) -> str:
     lines += [
         "",
         f"Job events dropped by the state rule: {accounting.dropped}",
+        f"Job events behind their stored rows, not sent: {accounting.behind}",
         f"Jobs still parked waiting for their push: {accounting.parked}",
     ]
     if accounting.foreign_messages:

@@ -75,13 +75,14 @@ async def fetch_pushes(url: str) -> set[tuple[int, str]]:
 
 
 async def wait_processed(workers: list[Any], count: int) -> None:
-    """Wait until the workers together accepted or dropped ``count`` job events."""
+    """Wait until the workers together accepted, dropped or held back ``count`` job events."""
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         total = 0.0
         for worker in workers:
             total += await asyncio.to_thread(worker.metric, "pulse_ingest_accepted_total", kind="job")
             total += await asyncio.to_thread(worker.metric, "pulse_ingest_job_events_dropped_total")
+            total += await asyncio.to_thread(worker.metric, "pulse_ingest_job_events_behind_database_total")
         if total >= count:
             return
         await asyncio.sleep(0.5)
