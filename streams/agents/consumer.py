@@ -65,7 +65,23 @@ class RewindingConsumerThread(AIOKafkaConsumerThread):
 
 
 class RewindingConsumer(Consumer):
-    """Faust's aiokafka consumer running a RewindingConsumerThread."""
+    """Faust's aiokafka consumer running a RewindingConsumerThread, with a deduplicated ack list.
+
+    After a rebalance, records fetched before Faust's seek to the committed offsets reach
+    the streams a second time after it. Faust (faust-streaming 0.15.3) can then hold the
+    same offset twice in its list of acknowledged offsets, or an offset below the
+    committed one. Its commit takes only the first run of consecutive numbers from that
+    list, so each commit moved the committed offset by one or two records, and hundreds of
+    handled records stayed uncommitted for minutes.
+    """
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return RewindingConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        """Return the offset to commit for ``tp``, after removing repeated and committed offsets."""
+        acked = self._acked[tp]
+        committed = self._committed_offset[tp]
+        if acked:
+            acked[:] = sorted({offset for offset in acked if committed is None or offset >= committed})
+        return super()._new_offset(tp)

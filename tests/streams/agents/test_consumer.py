@@ -1,15 +1,17 @@
-"""RewindingConsumerThread: the seek to committed offsets also moves uncommitted partitions."""
+"""RewindingConsumer: uncommitted partitions rewound on a seek, repeated acks committed once."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from intervaltree import IntervalTree
 
-from streams.agents.consumer import RewindingConsumerThread
+from streams.agents.consumer import RewindingConsumer, RewindingConsumerThread
 
 COMMITTED = TopicPartition("pulse-raw-jobs", 5)
 AT_ZERO = TopicPartition("pulse-raw-jobs", 6)
@@ -104,3 +106,25 @@ async def test_seek_rewinds_uncommitted_partition_on_kafka(kafka_bootstrap_serve
     assert position_after_plain_seek == 5
     assert committed == {tp: None}
     assert position == 0
+
+
+def consumer_with(acked: list[int], committed: int | None) -> Any:
+    # Only the offset bookkeeping of Faust's consumer runs; nothing is started.
+    consumer = object.__new__(RewindingConsumer)
+    consumer._acked = defaultdict(list, {COMMITTED: list(acked)})
+    consumer._acked_index = defaultdict(set, {COMMITTED: set(acked)})
+    consumer._committed_offset = defaultdict(lambda: None, {COMMITTED: committed})
+    consumer._gap = defaultdict(IntervalTree)
+    return consumer
+
+
+def test_commit_offset_skips_repeated_acks():
+    consumer = consumer_with([110, 111, 111, 112, 112, 113, 114], committed=111)
+
+    assert consumer._new_offset(COMMITTED) == 115
+
+
+def test_commit_offset_waits_for_missing_head():
+    consumer = consumer_with([113, 114], committed=111)
+
+    assert consumer._new_offset(COMMITTED) is None
