@@ -28,6 +28,18 @@ from stack.service import ServiceStatus
 
 logger = logging.getLogger(__name__)
 
+
+def new_cluster_id() -> str:
+    """Return a random KRaft cluster id: a UUID in URL-safe base64 without padding.
+
+    Ids that start with "-" are skipped, because ``kafka-storage format -t ID`` reads such an
+    id as an option and fails (seen with Kafka 3.9.2).
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not text.startswith("-"):
+            return text
+
 # Topic that the readiness check writes to and reads back.
 READINESS_TOPIC = "stack-readiness"
 
@@ -226,8 +238,14 @@ class KafkaService:
     def cluster_id(self) -> str:
         """Return the KRaft cluster id, created once and kept with the data."""
         path = self.home / "cluster-id"
-        if not path.exists():
-            path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode() + "\n")
+        if path.exists():
+            stored = path.read_text().strip()
+            # Earlier versions could store an id starting with "-", which kafka-storage
+            # reads as an option, so formatting always failed. Such a store never started.
+            if not stored.startswith("-"):
+                return stored
+
+        path.write_text(new_cluster_id() + "\n")
         return path.read_text().strip()
 
     def java_command(self, java: str, main_class: str, *args: str) -> list[str]:

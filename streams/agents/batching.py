@@ -10,6 +10,7 @@ from typing import Any
 from streams.agents.failures import dead_letter_with_retry, read_source_event
 from streams.agents.faults import is_infrastructure_error
 from streams.agents.join_plan import BatchItem
+from streams.agents.ownership import DroppedGenerations, OwnershipLost, owning, sleep_while_owned
 from streams.agents.retry import Backoff
 from streams.sinks.deadletter import DeadLetterSink
 
@@ -35,14 +36,28 @@ async def consume_batches(
     returned, so no offset is committed for unfinished work. An infrastructure fault (see
     ``faults.is_infrastructure_error``) reruns the whole batch after a backoff. Any other exception is a bug or a poison event: the batch
     is then handled one event at a time, and an event that still fails is dead-lettered.
+
+    A batch whose retries are still running when a rebalance starts is dropped without
+    acknowledging it (see ``streams.agents.ownership``), and so is every later event of
+    the same consumer generation: acknowledging a later event would let Faust commit
+    past the dropped ones. The partition's owner after the rebalance reads them again.
     Yields the size of each handled batch.
     """
     manual = stream.noack()
-    async for events in manual.noack_take(size, within=wait):
-        items = [await _read_event(event, stage, dead_letters, backoff) for event in events]
-        batch = [item for item in items if item is not None]
+    dropped = DroppedGenerations()
+    async for taken in manual.noack_take(size, within=wait):
+        events = dropped.filter(taken, stage)
+        if not events:
+            continue
 
-        await handle_batch(batch, stage, handler, dead_letters, backoff)
+        try:
+            with owning(manual.app, events):
+                items = [await _read_event(event, stage, dead_letters, backoff) for event in events]
+                batch = [item for item in items if item is not None]
+                await handle_batch(batch, stage, handler, dead_letters, backoff)
+        except OwnershipLost as lost:
+            dropped.add(events, stage, lost)
+            continue
 
         for event in events:
             await manual.ack(event)
@@ -112,7 +127,7 @@ async def _retrying(
                 delay,
                 error,
             )
-            await asyncio.sleep(delay)
+            await sleep_while_owned(delay, f"{stage} batch from {first.position}")
 
 
 async def _read_event(

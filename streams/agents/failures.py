@@ -8,6 +8,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
 from streams.agents.faults import is_infrastructure_error
+from streams.agents.ownership import DroppedGenerations, OwnershipLost, owning, sleep_while_owned
 from streams.agents.retry import Backoff
 from streams.agents.source import SourceEvent
 from streams.errors import RejectedMessage
@@ -69,7 +70,7 @@ async def handle_event(
                 delay,
                 error,
             )
-            await asyncio.sleep(delay)
+            await sleep_while_owned(delay, f"{stage} of {source.position}")
 
 
 async def dead_letter_with_retry(
@@ -99,7 +100,7 @@ async def dead_letter_with_retry(
                 attempt,
                 delay,
             )
-            await asyncio.sleep(delay)
+            await sleep_while_owned(delay, f"dead-lettering {source.position}")
 
 
 async def consume(
@@ -120,14 +121,26 @@ async def consume(
     NOTE: Faust's graceful stop waits for every unacknowledged event, so a worker blocked on
     an unreachable database or broker only stops once it is reachable again or on SIGKILL,
     which loses nothing because the event's offset is not committed.
-    Yields each handled event, which lets Faust's test wrapper observe progress.
+    An event whose retries are still running when a rebalance starts is dropped without
+    acknowledging it, and so is every later event of the same consumer generation (see
+    ``consume_batches``). Yields each handled event, which lets Faust's test wrapper
+    observe progress.
     """
     manual = stream.noack()
+    dropped = DroppedGenerations()
     async for event in manual.events():
-        # Faust sets the event as the task's current event, which table writes need.
-        source = await read_source_event(event, stage, dead_letters, backoff)
-        if source is not None:
-            await handle_event(source, stage, handler, dead_letters, backoff)
+        if not dropped.filter([event], stage):
+            continue
+
+        try:
+            with owning(manual.app, [event]):
+                # Faust sets the event as the task's current event, which table writes need.
+                source = await read_source_event(event, stage, dead_letters, backoff)
+                if source is not None:
+                    await handle_event(source, stage, handler, dead_letters, backoff)
+        except OwnershipLost as lost:
+            dropped.add([event], stage, lost)
+            continue
 
         await manual.ack(event)
         yield source

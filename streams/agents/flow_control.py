@@ -1,11 +1,17 @@
-"""Faust app whose flow control keeps buffered events when flow is resumed a second time."""
+"""Faust app whose stream queues keep fetched events on resume and refuse stale ones."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
+
 import faust
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types.transports import ConsumerT
 from mode.utils.objects import cached_property
-from mode.utils.queues import FlowControlEvent
+from mode.utils.queues import FlowControlEvent, ThrowableQueue
+
+from streams.agents.consumer import RewindingConsumer
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +43,97 @@ class KeepingFlowControl(FlowControlEvent):
         super().resume()
 
 
+class StaleEventGuardQueue(ThrowableQueue):
+    """Stream queue that drops events put while flow is suspended or fetched before a rebalance.
+
+    Faust (faust-streaming 0.15.3) clears the stream queues when a rebalance starts, but a
+    delivery that was already under way can still add an event afterwards: a put that
+    waited for room in a full queue, or one that waited for the producer buffer. A stream
+    that takes such an event while flow is suspended, or from an earlier consumer
+    generation, skips it and acknowledges it anyway. Faust forgets the committed offsets of
+    the revoked partitions when the rebalance starts, so the commit made before it rejoins
+    the group then moves past the skipped event and past every event that the clear
+    dropped, and nobody handles them. Dropping the event here, before a stream tracks it,
+    leaves it unacknowledged, so it is fetched again from the committed offset.
+
+    Changelog events are kept: table recovery counts them by offset.
+    """
+
+    def __init__(self, app: faust.App, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._app = app
+
+    def put_nowait(self, item: Any) -> None:
+        """Add ``item`` unless it is a stale event; see the class docstring."""
+        if self._is_stale(item):
+            return
+        super().put_nowait(item)
+
+    def force_put_nowait(self, item: Any) -> None:
+        """Add ``item`` even when the queue is full, unless it is a stale event."""
+        if self._is_stale(item):
+            return
+        super().force_put_nowait(item)
+
+    def _is_stale(self, item: Any) -> bool:
+        message = getattr(item, "message", None)
+        if message is None:
+            return False
+
+        app = self._app
+        if message.topic in app.tables.changelog_topics:
+            return False
+
+        suspended = not app.flow_control.is_active()
+        generation = app.consumer_generation_id
+        if not suspended and message.generation_id == generation:
+            return False
+
+        logger.debug(
+            "Dropped %s[%s]@%s from a stream queue (flow suspended %s, generation %s, now %s); "
+            "it is fetched again from the committed offset",
+            message.topic,
+            message.partition,
+            message.offset,
+            suspended,
+            message.generation_id,
+            generation,
+        )
+        return True
+
+
 class WorkerFaustApp(faust.App):
-    """faust.App with KeepingFlowControl in place of Faust's flow control."""
+    """faust.App with KeepingFlowControl, StaleEventGuardQueue and RewindingConsumer."""
 
     @cached_property
     def flow_control(self) -> FlowControlEvent:
         """Flow control of the stream queues; see KeepingFlowControl."""
         return KeepingFlowControl(loop=self.loop)
+
+    def FlowControlQueue(  # noqa: N802 - the name of the Faust method it overrides
+        self,
+        maxsize: int | None = None,
+        *,
+        clear_on_resume: bool = False,
+    ) -> ThrowableQueue:
+        """Return a queue for a channel or the changelogs; see StaleEventGuardQueue."""
+        return StaleEventGuardQueue(
+            self,
+            maxsize=maxsize or 0,
+            flow_control=self.flow_control,
+            clear_on_resume=clear_on_resume,
+        )
+
+    def _new_consumer(self) -> ConsumerT:
+        """Create the Kafka consumer; see ``streams.agents.consumer.RewindingConsumer``."""
+        if not issubclass(self.transport.Consumer, AIOKafkaConsumer):
+            return super()._new_consumer()
+
+        return RewindingConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=self.transport.loop,
+        )

@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLarge
 from faust.exceptions import ProducerSendError
 
 from streams import metrics
+from streams.agents.ownership import sleep_while_owned
 from streams.agents.retry import Backoff, retry_until_done
 from streams.errors import RejectedMessage, RejectReason
 
@@ -160,7 +161,7 @@ class TopicPublisher:
                 delay,
                 failure,
             )
-            await asyncio.sleep(delay)
+            await sleep_while_owned(delay, f"send to {self.topic_name} at {records[failed_at].context}")
             pending = [index for index in pending if index >= failed_at and results[index] is None]
 
         return results

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from streams import metrics
+from streams.agents.ownership import sleep_while_owned
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ async def retry_until_done(
 
     Errors for which ``is_retriable`` is false propagate at once. There is no attempt limit:
     the agent that awaits this call stays on its current event, so no offset moves past an
-    event whose write did not finish. Cancellation (worker stop) propagates as usual.
+    event whose write did not finish. Cancellation (worker stop) propagates as usual, and
+    so does OwnershipLost once a rebalance started (see ``streams.agents.ownership``).
     """
     attempt = 0
     while True:
@@ -62,4 +64,4 @@ async def retry_until_done(
                 delay,
                 error,
             )
-            await asyncio.sleep(delay)
+            await sleep_while_owned(delay, f"{name} for {context}")

@@ -8,7 +8,18 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from stack.errors import StackError
-from stack.kafka import major_version, render_log4j, render_pom, render_server_properties
+from stack.kafka import major_version, new_cluster_id, render_log4j, render_pom, render_server_properties
+
+
+def test_cluster_id_never_starts_with_dash(monkeypatch):
+    # 0xF8 encodes to "-" as the first URL-safe base64 character.
+    ids = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x10" + bytes(15))])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(ids))
+
+    cluster_id = new_cluster_id()
+
+    assert not cluster_id.startswith("-")
+    assert cluster_id == "EAAAAAAAAAAAAAAAAAAAAA"
 
 
 def test_major_version_parses():

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from streams.agents.ownership import CHECK_INTERVAL, check_owned
 from streams.errors import RetriableError
 from streams.sinks.database import statements
 from streams.sinks.database.backoff import backoff_delay
@@ -172,7 +173,9 @@ class DatabaseSink:
         """Call `write(*args)` until it succeeds, backing off after each RetriableError.
 
         Retries go on forever; only `stop()` ends them, and then the last RetriableError
-        is raised so the caller does not commit past the unwritten records.
+        is raised so the caller does not commit past the unwritten records. Inside an agent,
+        OwnershipLost ends them too once a rebalance started (see
+        ``streams.agents.ownership``), so a rebalance waits at most for the attempt in progress.
         """
         operation = getattr(write, "__name__", "write")
         attempt = 0
@@ -205,7 +208,7 @@ class DatabaseSink:
                     exc,
                 )
 
-                if await self._wait_for_stop(delay):
+                if await self._wait_for_stop(delay, f"database {operation} of {batch}"):
                     logger.warning(
                         "database %s of %s abandoned because the sink is stopping",
                         operation,
@@ -213,12 +216,23 @@ class DatabaseSink:
                     )
                     raise
 
-    async def _wait_for_stop(self, delay: float) -> bool:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-        except TimeoutError:
-            return False
-        return True
+    async def _wait_for_stop(self, delay: float, context: str) -> bool:
+        """Wait ``delay`` s; return True when the sink stops first.
+
+        Raises OwnershipLost when the agent's events were taken away by a rebalance.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        while True:
+            check_owned(context)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=min(remaining, CHECK_INTERVAL))
+            except TimeoutError:
+                continue
+            return True
 
     @asynccontextmanager
     async def _transaction(
