@@ -47,6 +47,11 @@ _FAUST_TUNING: dict[str, Any] = {
     # reports, so the records of a batch are already queued together when the producer's
     # sender runs, and lingering would only add latency.
     "producer_linger": 0.0,
+    # aiokafka sends one produce request per broker at a time, carrying at most one batch
+    # per partition, so with Faust's 16 KiB default a 500-record batch of 1.5 KB job records
+    # needs several round trips per partition. 256 KiB stays well below the broker's default
+    # limit of about 1 MiB per record batch (`message.max.bytes`).
+    "producer_max_batch_size": 256 * 1024,
     # Faust's default is 20 minutes; a send that cannot be delivered fails after this many
     # seconds and is retried by the agent instead.
     "producer_request_timeout": 30.0,
