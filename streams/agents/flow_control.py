@@ -1,21 +1,13 @@
-"""Faust app whose flow control keeps buffered events and whose changelog buffer fits a batch."""
+"""Faust app whose flow control keeps buffered events when flow is resumed a second time."""
 
 from __future__ import annotations
 
 import logging
-
 import faust
-from faust.types import ProducerT
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
 
 logger = logging.getLogger(__name__)
-
-# Unsent table changelog records after which Faust pauses the streams until the producer
-# buffer drains (faust-streaming 0.15.3 uses 100 and logs a warning each time). The join
-# changes one or two table keys for each event of a batch of up to JOIN_BATCH_SIZE, so
-# the default paused the streams after nearly every full batch.
-CHANGELOG_BUFFER_MAX = 5000
 
 
 class KeepingFlowControl(FlowControlEvent):
@@ -46,12 +38,14 @@ class KeepingFlowControl(FlowControlEvent):
 
 
 class WorkerFaustApp(faust.App):
-    """faust.App with KeepingFlowControl and a larger changelog buffer."""
+    """faust.App with KeepingFlowControl in place of Faust's flow control.
 
-    def _new_producer(self) -> ProducerT:
-        producer = super()._new_producer()
-        producer.buffer.max_messages = CHANGELOG_BUFFER_MAX
-        return producer
+    NOTE: Faust's changelog buffer keeps its limit of 100 unsent records, although the join
+    passes it after nearly every full batch and Faust then logs "producer buffer full".
+    Raising the limit to 5,000 made the survivor of a killed worker stall after the
+    rebalance in 3 of 11 runs of the two-worker test (0 of 12 without it), for a reason
+    not found yet.
+    """
 
     @cached_property
     def flow_control(self) -> FlowControlEvent:

@@ -204,11 +204,6 @@ async def test_two_workers_equal_one_worker(kafka, make_worker, make_schema, tes
         assert worker.stop() == 0
 
 
-# NOTE: since the ingest agents were batched and the producer batches and the changelog
-# buffer grew, this test has stalled in some runs under load. The victim was killed before
-# its first offset commit. After the next rebalance the survivor
-# logged "Worker ready" and then handled nothing, so the victim's former partitions kept no
-# committed offset. The cause is not found yet.
 async def test_survivor_takes_over_killed_worker(kafka, make_worker, make_schema, test_id, tmp_path):
     jobs, reference, reference_pushes = await one_worker_result(
         kafka, make_worker, make_schema, test_id, tmp_path, test_id
