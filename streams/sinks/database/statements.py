@@ -28,11 +28,6 @@ JOB_UPDATED_COLUMNS = tuple(
 )
 
 
-# The statement builders below are cached per dialect. SQLAlchemy 2 memoizes the cache key
-# of a statement object (`MemoizedHasCacheKey`), so executing the same object again skips
-# building the statement and computing its key before the compiled-statement cache lookup.
-
-
 def dialect_insert(table: Table, dialect_name: str) -> Any:
     """Return the dialect's INSERT construct, which offers ON CONFLICT clauses."""
     if dialect_name == "postgresql":
@@ -47,6 +42,9 @@ def state_rank(state: ColumnElement[Any]) -> ColumnElement[int]:
     return case(STATE_RANKS, value=state, else_=-1)
 
 
+# The statement builders below are cached per dialect. SQLAlchemy 2 memoizes the cache key
+# of a statement object (`MemoizedHasCacheKey`), so executing the same object again skips
+# building the statement and computing its key before the compiled-statement cache lookup.
 @cache
 def repository_upsert(dialect_name: str) -> Insert:
     """Insert repositories, updating every field of an existing name."""
