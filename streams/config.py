@@ -134,6 +134,14 @@ class WorkerSettings:
     # the events it has.
     join_batch_wait: float = 0.05
 
+    # INGEST_BATCH_SIZE: most events the push and job ingest agents each transform and send
+    # in one batch before they acknowledge it.
+    ingest_batch_size: int = 500
+
+    # INGEST_BATCH_WAIT: seconds an ingest agent waits for a batch to fill before it handles
+    # the events it has.
+    ingest_batch_wait: float = 0.05
+
     # MAX_MESSAGE_BYTES: largest raw body the ingest agents decode; larger ones are dead-lettered.
     max_message_bytes: int = DEFAULT_MAX_BYTES
 
@@ -231,6 +239,12 @@ class WorkerSettings:
             join_batch_size=env_int("JOIN_BATCH_SIZE", cls.join_batch_size, environ, minimum=1),
             join_batch_wait=env_float(
                 "JOIN_BATCH_WAIT", cls.join_batch_wait, environ, minimum=0.001
+            ),
+            ingest_batch_size=env_int(
+                "INGEST_BATCH_SIZE", cls.ingest_batch_size, environ, minimum=1
+            ),
+            ingest_batch_wait=env_float(
+                "INGEST_BATCH_WAIT", cls.ingest_batch_wait, environ, minimum=0.001
             ),
             max_message_bytes=env_int(
                 "MAX_MESSAGE_BYTES", cls.max_message_bytes, environ, minimum=1

@@ -26,6 +26,8 @@ class LatencyResult:
     achieved_publish_rate: float
     published: int
     arrived: int
+    # Jobs that arrived, divided by the seconds from the first publish to the last arrival.
+    arrival_rate: float | None
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
@@ -85,6 +87,7 @@ async def measure_latency(
     await consumer.start()
     latencies: list[float] = []
     published_at: dict[str, float] = {}
+    last_arrival = 0.0
     try:
         assigned = [TopicPartition(accepted_topic, number) for number in range(partitions)]
         consumer.assign(assigned)
@@ -110,6 +113,7 @@ async def measure_latency(
                     if guid in expected and guid in published_at:
                         expected.discard(guid)
                         latencies.append((now - published_at[guid]) * 1000.0)
+                        last_arrival = now
         await asyncio.to_thread(thread.join)
     finally:
         await consumer.stop()
@@ -118,12 +122,17 @@ async def measure_latency(
         logger.warning("%d of %d jobs did not arrive within the drain timeout of %.0f s", len(expected), len(bodies), drain_timeout)
 
     publish_seconds = thread_result[0] if thread_result else float("nan")
+    arrival_rate = None
+    if latencies and published_at:
+        arrival_seconds = last_arrival - min(published_at.values())
+        arrival_rate = len(latencies) / arrival_seconds if arrival_seconds > 0 else None
     latencies.sort()
     return LatencyResult(
         offered_rate=rate,
         achieved_publish_rate=len(bodies) / publish_seconds if publish_seconds else 0.0,
         published=len(published_at),
         arrived=len(latencies),
+        arrival_rate=arrival_rate,
         p50_ms=_percentile(latencies, 0.50) if latencies else None,
         p95_ms=_percentile(latencies, 0.95) if latencies else None,
         p99_ms=_percentile(latencies, 0.99) if latencies else None,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from streams.agents.join import push_key
-from streams.agents.publish import Publisher
+from streams.agents.publish import OutgoingRecord, Publisher
 from streams.agents.source import SourceEvent
 from streams.errors import RejectedMessage, RejectReason
 from streams.registry.repositories import RepositoryRegistry
@@ -42,25 +43,38 @@ class PushIngest:
         # Receives a copy of each push that still needs its commit list; None disables it.
         self._enrichment = enrichment
 
-    async def __call__(self, source: SourceEvent) -> None:
-        """Transform one raw push; rejections propagate as RejectedMessage."""
+    @property
+    def outputs(self) -> tuple[Publisher, ...]:
+        """The push-by-revision publisher, then the enrichment one when enrichment is on."""
+        if self._enrichment is None:
+            return (self._output,)
+        return (self._output, self._enrichment)
+
+    def prepare(self, source: SourceEvent) -> tuple[OutgoingRecord | None, ...]:
+        """Transform one raw push into its push record and, if needed, its enrichment copy.
+
+        Raises RejectedMessage for a push that can never be accepted.
+        """
         exchange, message = read_push_message(source, self._max_bytes)
         record = transform_push(
             exchange, message, self._registry, received_at=received_at_of(source)
         )
 
         key = push_key(record)
-        await self._output.publish(
-            key, record, context=source.position, headers=source.text_headers()
-        )
+        headers = source.text_headers()
+        push = OutgoingRecord(key, record, source.position, headers)
         logger.debug("Re-keyed push %s from %s (%s)", key, source.position, exchange)
+        if self._enrichment is None:
+            return (push,)
 
-        # The push is already on its way to the join, so its jobs never wait for the lookup.
-        if self._enrichment is not None and not record["enriched"]:
-            await self._enrichment.publish(
-                key, source.value or b"", context=source.position, headers=source.text_headers()
-            )
-            logger.debug("Queued push %s from %s for enrichment", key, source.position)
+        # The enrichment copy goes out after the push record, so jobs never wait for the lookup.
+        if record["enriched"]:
+            return (push, None)
+        return (push, OutgoingRecord(key, source.value or b"", source.position, headers))
+
+    async def __call__(self, source: SourceEvent) -> None:
+        """Transform and send one raw push; rejections propagate as RejectedMessage."""
+        await send_prepared(self.outputs, self.prepare(source))
 
 
 class JobIngest:
@@ -73,25 +87,48 @@ class JobIngest:
         self._output = output
         self._max_bytes = max_bytes
 
-    async def __call__(self, source: SourceEvent) -> None:
-        """Transform one raw job; rejections propagate as RejectedMessage."""
+    @property
+    def outputs(self) -> tuple[Publisher, ...]:
+        """The job-by-revision publisher."""
+        return (self._output,)
+
+    def prepare(self, source: SourceEvent) -> tuple[OutgoingRecord | None, ...]:
+        """Decode and transform one raw job; rejections propagate as RejectedMessage."""
         message = decode_json(source.value or b"", self._max_bytes)
-        await self.send(message, source)
+        return (self.job_record(message, source),)
+
+    async def __call__(self, source: SourceEvent) -> None:
+        """Transform and send one raw job; rejections propagate as RejectedMessage."""
+        await send_prepared(self.outputs, self.prepare(source))
 
     async def send(self, message: dict[str, Any], source: SourceEvent) -> None:
         """Transform one pulse job built from ``source`` and send its job record."""
+        await send_prepared(self.outputs, (self.job_record(message, source),))
+
+    def job_record(self, message: dict[str, Any], source: SourceEvent) -> OutgoingRecord:
+        """Transform one pulse job into its record, keyed by push."""
         record = transform_pulse_job(message, self._registry)
 
         key = push_key(record)
-        await self._output.publish(
-            key, record, context=source.position, headers=source.text_headers()
-        )
         logger.debug(
             "Re-keyed job %s state %s to push %s from %s",
             record["job"]["job_guid"],
             record["job"]["state"],
             key,
             source.position,
+        )
+        return OutgoingRecord(key, record, source.position, source.text_headers())
+
+
+async def send_prepared(
+    outputs: Sequence[Publisher], records: Sequence[OutgoingRecord | None]
+) -> None:
+    """Send each prepared record to its output in turn, waiting for each confirmation."""
+    for output, record in zip(outputs, records):
+        if record is None:
+            continue
+        await output.publish(
+            record.key, record.value, context=record.context, headers=record.headers
         )
 
 

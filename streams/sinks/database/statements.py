@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, case, not_, or_, text
@@ -57,6 +58,10 @@ def state_rank(state: ColumnElement[Any]) -> ColumnElement[int]:
     return case(STATE_RANKS, value=state, else_=-1)
 
 
+# The statement builders below are cached per dialect. SQLAlchemy 2 memoizes the cache key
+# of a statement object (`MemoizedHasCacheKey`), so executing the same object again skips
+# building the statement and computing its key before the compiled-statement cache lookup.
+@cache
 def repository_upsert(dialect_name: str) -> Insert:
     """Insert repositories, updating every field of an existing name."""
     statement = dialect_insert(repository, dialect_name)
@@ -69,6 +74,7 @@ def repository_upsert(dialect_name: str) -> Insert:
     )
 
 
+@cache
 def push_upsert(dialect_name: str) -> ReturningInsert[Any]:
     """Insert pushes or update them on (repository_id, revision), returning their ids.
 
@@ -92,6 +98,7 @@ def push_upsert(dialect_name: str) -> ReturningInsert[Any]:
     ).returning(push.c.id, push.c.repository_id, push.c.revision)
 
 
+@cache
 def commit_upsert(dialect_name: str) -> Insert:
     """Insert commits or update author and comment on (push_id, revision)."""
     statement = dialect_insert(commit, dialect_name)
@@ -101,6 +108,7 @@ def commit_upsert(dialect_name: str) -> Insert:
     )
 
 
+@cache
 def job_upsert(dialect_name: str) -> ReturningInsert[Any]:
     """Insert jobs or apply an event to an existing guid, returning the rows it wrote.
 
@@ -121,6 +129,7 @@ def job_upsert(dialect_name: str) -> ReturningInsert[Any]:
     ).returning(job.c.id, job.c.guid)
 
 
+@cache
 def job_log_insert_or_ignore(dialect_name: str) -> ReturningInsert[Any]:
     """Insert job logs, skipping an existing (job_id, name, url), and return the new ids."""
     statement = dialect_insert(job_log, dialect_name)
@@ -129,6 +138,7 @@ def job_log_insert_or_ignore(dialect_name: str) -> ReturningInsert[Any]:
     ).returning(job_log.c.id)
 
 
+@cache
 def taskcluster_insert_or_ignore(dialect_name: str) -> ReturningInsert[Any]:
     """Insert task metadata, keeping the first row written for a job, and return new job ids."""
     statement = dialect_insert(taskcluster_metadata, dialect_name)

@@ -20,6 +20,7 @@ from tests.streams.conftest import (
     hg_push_message,
     job_guid,
     job_record,
+    pulse_job_message,
     push_record,
     revision_for,
 )
@@ -165,3 +166,51 @@ async def test_event_is_not_acked_while_database_is_down(sent):
     assert acked_while_down is False
     assert [record["revision"] for record in database.pushes] == [revision]
     assert topic_values(sent, names.dead_letter) == []
+
+
+async def test_job_batch_with_bad_event(worker, sent):
+    names = worker.settings.topics
+    revision = revision_for("agent-job-batch")
+    bodies = [
+        json.dumps(pulse_job_message(job_guid(0), revision, "completed")).encode(),
+        b"not json",
+        json.dumps(pulse_job_message(job_guid(2), revision, "completed")).encode(),
+    ]
+
+    async with worker.app.agents["job-ingest"].test_context() as agent:
+        events = [await agent.put(body, key=b"task", wait=False) for body in bodies]
+        while not all(event.message.acked for event in events):
+            await asyncio.sleep(0.01)
+
+    jobs = topic_values(sent, names.jobs)
+    assert [record["job"]["job_guid"] for record in jobs] == [job_guid(0), job_guid(2)]
+    dead = topic_values(sent, names.dead_letter)
+    assert [record["reason"] for record in dead] == ["not-json"]
+    assert dead[0]["source"]["offset"] == events[1].message.offset
+
+
+async def test_job_not_acked_before_delivery(worker, monkeypatch):
+    delivered = asyncio.Event()
+    calls = 0
+
+    async def blocked_publish_many(self, outgoing):
+        nonlocal calls
+        calls += 1
+        await delivered.wait()
+        return [None] * len(outgoing)
+
+    monkeypatch.setattr(TopicPublisher, "publish_many", blocked_publish_many)
+    body = json.dumps(pulse_job_message(job_guid(1), revision_for("agent-job-ack"))).encode()
+
+    async with worker.app.agents["job-ingest"].test_context() as agent:
+        event = await agent.put(body, key=b"task", wait=False)
+        while calls == 0:
+            await asyncio.sleep(0.01)
+
+        acked_before_delivery = event.message.acked
+        delivered.set()
+        while not event.message.acked:
+            await asyncio.sleep(0.01)
+
+    assert acked_before_delivery is False
+    assert calls == 1
