@@ -1,4 +1,4 @@
-"""Faust app whose stream queues keep fetched events on resume and refuse stale ones."""
+"""Faust app whose stream queues keep fetched events on resume and drop stale ones."""
 
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ class KeepingFlowControl(FlowControlEvent):
 class StaleEventGuardQueue(ThrowableQueue):
     """Stream queue that drops events put while flow is suspended or fetched before a rebalance.
 
-    Faust (faust-streaming 0.15.3) clears the stream queues when a rebalance starts, but a
-    delivery that was already under way can still add an event afterwards: a put that
-    waited for room in a full queue, or one that waited for the producer buffer. A stream
+    Faust (faust-streaming 0.15.3) clears the stream queues when a rebalance starts. A
+    delivery that was already under way can still add an event afterwards, such as a put
+    that waited for room in a full queue or for the producer buffer. A stream
     that takes such an event while flow is suspended, or from an earlier consumer
     generation, skips it and acknowledges it anyway. Faust forgets the committed offsets of
     the revoked partitions when the rebalance starts, so the commit made before it rejoins
