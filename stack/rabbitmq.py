@@ -35,7 +35,9 @@ EPMD = Path("/usr/bin/epmd")
 OPENSSL = Path("/usr/bin/openssl")
 RABBITMQ_USER = "rabbitmq"
 
-# Queue used by the readiness check; it is exclusive, so it disappears with the connection.
+# Exchange and routing key of the readiness check. Its queue is exclusive, so it disappears
+# with the connection, and the exchange is deleted with its last queue.
+READINESS_EXCHANGE = "stack-readiness"
 READINESS_ROUTING_KEY = "stack.readiness"
 
 
@@ -131,12 +133,18 @@ def declare_exchanges(pulse_url: str) -> None:
 
 
 def publish_and_consume(pulse_url: str, exchange: str, timeout: float) -> None:
-    """Publish one message to ``exchange`` and consume it from a queue bound to it."""
+    """Check that ``exchange`` exists, then round-trip one message through the readiness exchange.
+
+    The message goes to an exchange of its own, so no queue bound to a Pulse exchange (such
+    as a bridge's) ever receives it.
+    """
     import kombu
 
     payload = {"readiness": uuid.uuid4().hex}
     with kombu.Connection(pulse_url, connect_timeout=10) as connection:
-        target = kombu.Exchange(exchange, type="topic", passive=True)
+        kombu.Exchange(exchange, type="topic", passive=True, channel=connection.channel()).declare()
+
+        target = kombu.Exchange(READINESS_EXCHANGE, type="topic", durable=False, auto_delete=True)
         queue = kombu.Queue(
             f"stack-readiness-{uuid.uuid4().hex[:8]}",
             exchange=target,
