@@ -217,7 +217,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Publish messages to Pulse (AMQP) exchanges and wait for the broker's publisher confirms.",
         usage="pulse-publish [--exchange NAME] ROUTING_KEY URL PAYLOAD_FILE\n       pulse-publish --from FILE_OR_DIR URL",
     )
-    parser.add_argument("arguments", nargs="+", metavar="ARG", help="ROUTING_KEY URL PAYLOAD_FILE, or URL with --from")
+    parser.add_argument(
+        "arguments",
+        nargs="+",
+        metavar="ARG",
+        help="ROUTING_KEY URL PAYLOAD_FILE, or URL with --from; URL is the AMQP URL, such as $PULSE_URL",
+    )
     parser.add_argument("--exchange", help="exchange of the single-payload mode (default: exchange/<user>/jobs)")
     parser.add_argument(
         "--from",

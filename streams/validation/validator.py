@@ -76,11 +76,16 @@ class CompiledValidator:
                 )
             ]
 
-        count = f"more than {MAX_ERRORS}" if more else str(len(details))
+        if more:
+            count = f"more than {MAX_ERRORS} errors"
+        elif len(details) == 1:
+            count = "1 error"
+        else:
+            count = f"{len(details)} errors"
         first = details[0]
         raise RejectedMessage(
             RejectReason.SCHEMA,
-            f"invalid {self.name} document ({count} errors); first: {first['path']}: "
+            f"invalid {self.name} document ({count}); first: {first['path']}: "
             f"{first['message']}",
             detail=list(details),
         )
