@@ -8,13 +8,14 @@ Measures, one after the other on the local stack (``pulse-stack up``):
    timed until the accepted-jobs topic has all N (the database row of each job is
    committed before its accepted record is sent), for each worker count;
 3. latency from publishing to RabbitMQ, through the real bridge, to the accepted record,
-   at one or more fixed offered rates, on the first worker count.
+   at one or more fixed offered rates, after the throughput phase of each worker count in
+   ``--latency-workers`` (default: the first of ``--workers``), on the same running workers.
 
 Every topic, consumer group, queue and Faust app id of a run starts with
 ``bench-pipeline-<random>``; the topics and queues are deleted at the end. Prints a JSON
 report with the pipeline-to-baseline ratios to stdout.
 
-Usage: .venv/bin/python bench/pipeline.py [--jobs 20000] [--workers 1 2] [--latency-rate 80 1000] [--output FILE]
+Usage: .venv/bin/python bench/pipeline.py [--jobs 20000] [--workers 1 2] [--latency-rate 80 1000] [--latency-workers 2] [--output FILE]
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="worker process counts to measure, each on fresh topics (count, default 1)")
     parser.add_argument("--kombu-messages", type=int, default=20000, help="messages of the kombu consumer baseline (count, default 20000)")
     parser.add_argument("--latency-rate", type=float, nargs="+", default=[1000.0], help="offered publish rates of the latency runs, measured one after the other in the given order (jobs per second, default 1000)")
+    parser.add_argument("--latency-workers", type=int, nargs="+", help="worker counts, each one of --workers, whose pipeline runs also measure latency on their running workers (count, default: the first --workers value)")
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="publishing time of each latency run (seconds, default 20)")
     parser.add_argument("--drain-timeout", type=float, default=120.0, help="wait after the last publish of each latency run for late jobs (seconds, default 120)")
     parser.add_argument("--timeout", type=float, default=600.0, help="limit of each throughput phase (seconds, default 600)")
@@ -67,7 +69,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-awaited-faust", action="store_true", help="do not run the Faust baseline that awaits each send")
     parser.add_argument("--output", type=Path, help="also write the JSON report to this file")
     parser.add_argument("--keep", action="store_true", help="keep the run folder with logs and the profile under var/bench/")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+
+    try:
+        args.latency_workers = latency_worker_counts(args.workers, args.latency_workers)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def latency_worker_counts(workers: list[int], requested: list[int] | None) -> list[int]:
+    """Select the worker counts whose runs measure latency: ``requested``, or the first of ``workers``.
+
+    Raises ValueError when a requested count has no pipeline run in ``workers``, because the
+    latency phase reuses the workers that the throughput phase started.
+    """
+    if requested is None:
+        return [workers[0]]
+
+    missing = sorted(set(requested) - set(workers))
+    if missing:
+        raise ValueError(
+            f"--latency-workers {' '.join(map(str, missing))} is missing from --workers {' '.join(map(str, workers))}. "
+            "Add each latency worker count to --workers."
+        )
+    return requested
 
 
 def _rate(count: int, seconds: float | None) -> float | None:
@@ -133,7 +159,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 profile_rate=args.profile_rate,
             )
             latency = None
-            if index == 0 and not args.skip_latency:
+            if workers in args.latency_workers and not args.skip_latency:
                 latency = LatencyPlan(pulse_url, pulse_url_text, revisions, tuple(args.latency_rate), args.latency_seconds, args.drain_timeout)
             result = await run_pipeline(plan, latency)
             entry = asdict(result)
