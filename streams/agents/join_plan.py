@@ -246,6 +246,9 @@ class JoinPlanner:
                 )
 
     def _park(self, plan: JoinPlan, key: str, record: dict[str, Any], item: BatchItem) -> None:
+        # NOTE: only the push table is consulted, never the database. A push stored before
+        # this worker's topics existed (such as an existing Treeherder database) is unknown
+        # here, so its jobs wait until the push message is replayed or the window expires.
         source = item.source
         job = make_parked_job(record, source, self._clock())
         entry, added = add_job(plan.parked.get(key), source.partition, job)

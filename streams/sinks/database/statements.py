@@ -80,16 +80,21 @@ def push_upsert(dialect_name: str) -> ReturningInsert[Any]:
 
     `enriched` never goes back to false, and an un-enriched copy that arrives after an
     enriched one keeps the stored author and push time, so a late copy of the message
-    cannot replace what the commit lookup found.
+    cannot replace what the commit lookup found. The push time changes only when an
+    enriched copy replaces an un-enriched row: a repeated un-enriched copy, whose time may
+    be the bridge's receive time, keeps the time first stored.
     """
     statement = dialect_insert(push, dialect_name)
     excluded = statement.excluded
     keep_stored = and_(push.c.enriched, not_(excluded.enriched))
+    newly_enriched = and_(excluded.enriched, not_(push.c.enriched))
     return statement.on_conflict_do_update(
         index_elements=[push.c.repository_id, push.c.revision],
         set_={
             "author": case((keep_stored, push.c.author), else_=excluded.author),
-            "push_timestamp": case((keep_stored, push.c.push_timestamp), else_=excluded.push_timestamp),
+            "push_timestamp": case(
+                (newly_enriched, excluded.push_timestamp), else_=push.c.push_timestamp
+            ),
             "branch": excluded.branch,
             "kind": excluded.kind,
             "enriched": or_(push.c.enriched, excluded.enriched),

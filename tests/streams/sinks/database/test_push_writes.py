@@ -85,6 +85,28 @@ async def test_unenriched_updates_unenriched(
     assert stored["author"] == "later@example.com"
 
 
+async def test_unenriched_repeat_keeps_time(
+    sink: DatabaseSink, make_push_record: PushFactory
+) -> None:
+    first = make_push_record(enriched=False, push_timestamp=1740767261)
+    await sink.write_pushes([first])
+    await sink.write_pushes([make_push_record(enriched=False, push_timestamp=1740770000)])
+
+    stored = await stored_push(sink, first["revision"])
+    assert stored["push_timestamp"].timestamp() == first["push_timestamp"]
+
+
+async def test_enriched_replaces_unenriched_time(
+    sink: DatabaseSink, make_push_record: PushFactory
+) -> None:
+    await sink.write_pushes([make_push_record(enriched=False, push_timestamp=1740770000)])
+    enriched = make_push_record(enriched=True, push_timestamp=1740767261)
+    await sink.write_pushes([enriched])
+
+    stored = await stored_push(sink, enriched["revision"])
+    assert stored["push_timestamp"].timestamp() == enriched["push_timestamp"]
+
+
 async def test_enriched_after_unenriched(
     sink: DatabaseSink, make_push_record: PushFactory
 ) -> None:
