@@ -157,6 +157,7 @@ def create_app(
         accepted_jobs=TopicPublisher(topics.accepted_jobs, backoff),
         dead_letters=dead_letters,
         parked_job_window=settings.parked_job_window,
+        push_database_lookup=settings.push_database_lookup,
     )
 
     # One agent per stage, each with concurrency 1: order within a partition matters, and

@@ -123,6 +123,12 @@ class WorkerSettings:
     # reason `missing-push`.
     parked_job_window: float = 14400.0
 
+    # PUSH_DATABASE_LOOKUP: look up in the database, with one query per join batch, the push
+    # of each job about to be parked because the push table lacks it. The jobs of a push
+    # found there are accepted at once. This serves a database that stored pushes before
+    # this worker's topics existed.
+    push_database_lookup: bool = True
+
     # PARKED_SWEEP_INTERVAL: seconds between two sweeps for expired parked jobs.
     parked_sweep_interval: float = 60.0
 
@@ -258,6 +264,9 @@ class WorkerSettings:
             log_level=log_level,
             projects_to_ingest=_read_projects(environ),
             push_enrichment=env_bool("PUSH_ENRICHMENT", cls.push_enrichment, environ),
+            push_database_lookup=env_bool(
+                "PUSH_DATABASE_LOOKUP", cls.push_database_lookup, environ
+            ),
         )
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -16,6 +16,7 @@ from streams.agents.join_plan import (
     AppliedJob,
     BatchItem,
     Coordinates,
+    DatabasePush,
     JoinPlan,
     JoinPlanner,
     Rejection,
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 STAGE = "join"
 
+# Number of push keys that a log line lists.
+LOGGED_KEYS = 5
+
 __all__ = ["STAGE", "BatchItem", "JoinDatabase", "JoinProcessor", "push_key"]
 
 
@@ -55,6 +59,15 @@ class JoinDatabase(Protocol):
 
         Returns each job guid's row as the transaction found it before the upserts, with
         None for a guid that had no row.
+        """
+
+    async def find_pushes(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> Mapping[tuple[str, str], Mapping[str, Any]]:
+        """Read the stored pushes among (repository, revision) ``keys`` in one query.
+
+        Returns a push record, shaped like those of the push topic, for each key that has a
+        row, and leaves out the others.
         """
 
 
@@ -88,6 +101,7 @@ class JoinProcessor:
         accepted_jobs: Publisher,
         dead_letters: DeadLetterSink,
         parked_job_window: float,
+        push_database_lookup: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._topics = topics
@@ -97,6 +111,7 @@ class JoinProcessor:
         self._accepted_jobs = accepted_jobs
         self._dead_letters = dead_letters
         self._window = parked_job_window
+        self._push_database_lookup = push_database_lookup
         self._clock = clock
         self._planner = JoinPlanner(topics, tables, clock)
 
@@ -159,8 +174,18 @@ class JoinProcessor:
         """
         excluded: dict[Coordinates, BaseException] = {}
         stored: dict[str, StoredJob | None] = {}
+        plan = self._planner.plan(items, excluded)
+
+        # The pushes found go into the plan's push overlay, so the push table changes only
+        # once the batch is written and sent, like every other table change. Writing them
+        # to the table at once would also be safe, since the database already stores them,
+        # but one ordering rule for every table change is easier to check. The cost is that
+        # a batch run again after a fault reads them again.
+        database_pushes = await self._find_database_pushes(plan)
+        if database_pushes:
+            plan = self._planner.plan(items, excluded, database_pushes)
+
         while True:
-            plan = self._planner.plan(items, excluded)
             units = _units(plan)
             try:
                 await self._write_units(units, stored)
@@ -189,6 +214,34 @@ class JoinProcessor:
                     STAGE,
                     error,
                 )
+            plan = self._planner.plan(items, excluded, database_pushes)
+
+    async def _find_database_pushes(self, plan: JoinPlan) -> dict[str, DatabasePush]:
+        """Read from the database the pushes of the keys that the plan parked jobs under.
+
+        One query covers the batch. Infrastructure faults propagate, so the batch is run
+        again, as for a failed write.
+        """
+        unknown = plan.unknown_push_keys()
+        if not self._push_database_lookup or not unknown:
+            return {}
+
+        keys = sorted(_split_push_key(key) for key in unknown)
+        found = await self._database.find_pushes(keys)
+        pushes: dict[str, DatabasePush] = {}
+        for stored in found.values():
+            record = dict(stored)
+            key = push_key(record)
+            if key in unknown:
+                pushes[key] = DatabasePush(record, unknown[key])
+        if pushes:
+            logger.info(
+                "Found %d of %d unknown pushes in the database, accepting their jobs: %s",
+                len(pushes),
+                len(unknown),
+                ", ".join(sorted(pushes)[:LOGGED_KEYS]),
+            )
+        return pushes
 
     async def _write_units(self, units: list[_Unit], stored: dict[str, StoredJob | None]) -> None:
         """Write ``units`` in one transaction and add the rows it read to ``stored``."""
@@ -296,6 +349,9 @@ class JoinProcessor:
             if not entry or entry["partition"] != partition:
                 continue
 
+            # NOTE: the sweep does not look up the push of expired jobs in the database. Jobs
+            # parked before their push was stored are released only by a later job event of
+            # the same push, whose batch looks the push up, or by the push message.
             waiting, expired = split_expired(entry, now, self._window)
             for job in expired:
                 await self._dead_letter_missing_push(key, job)
@@ -327,6 +383,12 @@ class JoinProcessor:
         await self._dead_letters.send_record(source_of(job), record)
         metrics.PARKED_NOW.labels(partition=str(job["source"]["partition"])).dec()
 
+
+
+def _split_push_key(key: str) -> tuple[str, str]:
+    """Split a `<repository>/<revision>` key at its last slash, since revisions are hex hashes."""
+    repository, _, revision = key.rpartition("/")
+    return repository, revision
 
 
 def _units(plan: JoinPlan) -> list[_Unit]:

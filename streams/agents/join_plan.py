@@ -84,6 +84,18 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class DatabasePush:
+    """A push record read from the database and the Faust event of a job that needs it.
+
+    The event is that of the first job parked under the push key in the batch. Its partition
+    is the key's table partition.
+    """
+
+    record: dict[str, Any]
+    event: Any = None
+
+
+@dataclass(frozen=True)
 class Release:
     """Parked jobs of one push key that a push released."""
 
@@ -109,7 +121,13 @@ class JoinPlan:
     rejections: list[Rejection] = field(default_factory=list)
     releases: list[Release] = field(default_factory=list)
     parked_partitions: list[int] = field(default_factory=list)
+    # Push keys that job events were parked under in this batch, with the first such event.
+    parked_keys: dict[str, Any] = field(default_factory=dict)
     dropped: int = 0
+
+    def unknown_push_keys(self) -> dict[str, Any]:
+        """Return the keys that jobs were parked under and that no push of the plan released."""
+        return {key: event for key, event in self.parked_keys.items() if self.pushes.get(key) is None}
 
     def commit_tables(self) -> None:
         """Write the buffered changes to the tables; job states go last.
@@ -138,18 +156,26 @@ class JoinPlanner:
         self._clock = clock
 
     def plan(
-        self, items: list[BatchItem], excluded: Mapping[Coordinates, BaseException]
+        self,
+        items: list[BatchItem],
+        excluded: Mapping[Coordinates, BaseException],
+        database_pushes: Mapping[str, DatabasePush] | None = None,
     ) -> JoinPlan:
         """Fold ``items``; events in ``excluded`` are rejected with their error instead.
 
         ``excluded`` lists events whose records the database rejected in an earlier attempt
         of the same batch; they may be released parked jobs from earlier batches.
+        ``database_pushes`` maps push keys to pushes read from the database. They count as
+        known from the start of the batch and are stored in the push table with its changes,
+        but they are neither written nor sent.
         """
         plan = JoinPlan(
             pushes=TableOverlay(self._tables.pushes),
             parked=TableOverlay(self._tables.parked),
             job_states=TableOverlay(self._tables.job_states),
         )
+        for key, stored in (database_pushes or {}).items():
+            plan.pushes.set(key, stored.record, stored.event)
 
         for item in items:
             source = item.source
@@ -246,10 +272,10 @@ class JoinPlanner:
                 )
 
     def _park(self, plan: JoinPlan, key: str, record: dict[str, Any], item: BatchItem) -> None:
-        # NOTE: only the push table is consulted, never the database. A push stored before
-        # this worker's topics existed (such as an existing Treeherder database) is unknown
-        # here, so its jobs wait until the push message is replayed or the window expires.
+        # The processor looks up the keys parked here in the database and, for each push it
+        # finds, plans the batch again with that push known.
         source = item.source
+        plan.parked_keys.setdefault(key, item.event)
         job = make_parked_job(record, source, self._clock())
         entry, added = add_job(plan.parked.get(key), source.partition, job)
         if not added:

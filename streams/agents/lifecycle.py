@@ -15,7 +15,7 @@ from streams.config import WorkerSettings
 from streams.errors import RetriableError
 from streams.registry.repositories import RepositoryRegistry
 from streams.sinks.database import DatabaseSink, upgrade_database
-from streams.sinks.database.records import StoredJobs
+from streams.sinks.database.records import PushRecord, StoredJobs
 from streams.topics import ensure_topics
 
 logger = logging.getLogger(__name__)
@@ -113,3 +113,7 @@ class SinkDatabase:
         Returns the job rows that the committed transaction found before its upserts.
         """
         return await self._sink.write_with_retry(self._sink.write_batch, pushes, jobs)
+
+    async def find_pushes(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], PushRecord]:
+        """Read the stored pushes among (repository, revision) ``keys``, retrying database faults."""
+        return await self._sink.write_with_retry(self._sink.find_pushes, keys)

@@ -161,6 +161,10 @@ class FakeDatabase:
     reject_error: Callable[[str], BaseException] | None = None
     # Job rows by guid; a test may fill it to play a row that an earlier worker stored.
     stored: dict[str, StoredJob] = field(default_factory=dict)
+    # Push records by (repository, revision) that find_pushes returns, as if stored earlier.
+    stored_pushes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Keys of each find_pushes call, in order.
+    push_lookups: list[list[tuple[str, str]]] = field(default_factory=list)
 
     async def write_pushes(self, records: Sequence[dict[str, Any]]) -> None:
         self.pushes.extend(records)
@@ -174,6 +178,13 @@ class FakeDatabase:
                     raise self.reject_error(guid)
                 raise RejectedMessage(RejectReason.TRANSFORM_ERROR, f"cannot store {guid}")
         self.jobs.extend(records)
+
+    async def find_pushes(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Return the records of ``stored_pushes`` among ``keys`` and record the call."""
+        self.push_lookups.append(list(keys))
+        return {key: self.stored_pushes[key] for key in keys if key in self.stored_pushes}
 
     async def write_batch(
         self, pushes: Sequence[dict[str, Any]], jobs: Sequence[dict[str, Any]]

@@ -7,7 +7,7 @@ import datetime
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from streams.sinks.database.engine import create_database_engine
 from streams.sinks.database.errors import MissingPushError, UnknownRepositoryError, wrap_database_errors
 from streams.sinks.database.metrics import database_metrics
 from streams.sinks.database.models import job, push, repository
+from streams.sinks.database.push_reads import select_pushes
 from streams.sinks.database.records import JobRecord, PushRecord, RepositoryEntry, StoredJob, StoredJobs
 from streams.sinks.database.rows import (
     commit_rows,
@@ -168,6 +169,24 @@ class DatabaseSink:
             _describe(jobs),
         )
         return stored
+
+    async def find_pushes(
+        self, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], PushRecord]:
+        """Read the stored pushes among (repository name, revision) ``keys`` in one query.
+
+        Returns a push record for each key that has a row. Keys without a row are left out.
+        A connection or transient failure raises RetriableError, as the writes do.
+        """
+        if not keys:
+            return {}
+
+        with wrap_database_errors(self.settings.url, "find_pushes"):
+            async with self.engine.connect() as connection:
+                found = await select_pushes(connection, keys)
+
+        logger.debug("found %d of %d pushes looked up in the database", len(found), len(keys))
+        return found
 
     async def write_with_retry(self, write: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Call `write(*args)` until it succeeds, backing off after each RetriableError.

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from prometheus_client import CollectorRegistry
 
 from streams.config import WorkerSettings
+from streams.sinks.database import DatabaseSettings, DatabaseSink
 from tests.streams.agents.harness import decode, fetch_jobs
 from tests.streams.conftest import hg_push_message, job_guid, pulse_job_message, revision_for
 
@@ -23,6 +27,19 @@ def raw_job(guid: str, revision: str, state: str = "completed"):
 
 def raw_push(revision: str):
     return "autoland", hg_push_message(revision), HG_HEADERS
+
+
+def stored_push_record(revision: str) -> dict[str, Any]:
+    return {
+        "repository": "autoland",
+        "revision": revision,
+        "author": "stored@example.com",
+        "push_timestamp": 1700000000,
+        "revisions": [],
+        "branch": None,
+        "enriched": False,
+        "kind": "hg",
+    }
 
 
 async def test_jobs_before_pushes_are_all_accepted(database_url, kafka, make_worker, test_id):
@@ -50,6 +67,36 @@ async def test_jobs_before_pushes_are_all_accepted(database_url, kafka, make_wor
     rows = await fetch_jobs(database_url)
     assert len(rows) == 1000
     assert set(rows.values()) == {("completed", "success")}
+    assert await kafka.read_existing(names.dead_letter) == []
+    assert worker.stop() == 0
+
+
+async def test_stored_push_accepts_jobs(database_url, kafka, make_worker, test_id):
+    worker = make_worker(database_url)
+    names = topics_of(worker)
+    revision = revision_for(f"{test_id}-stored")
+    worker.start()
+    await worker.wait_ready()
+
+    # The worker has migrated the database and registered the repositories. The push is
+    # written by a separate sink, as an earlier ingestion would have, and never sent.
+    sink = DatabaseSink(DatabaseSettings(url=database_url), registry=CollectorRegistry())
+    await sink.start()
+    try:
+        await sink.write_pushes([stored_push_record(revision)])
+    finally:
+        await sink.stop()
+    await kafka.send_many(names.raw_jobs, [raw_job(job_guid(i), revision) for i in (1, 2, 3)])
+
+    accepted = await kafka.read(names.accepted_jobs, 3)
+    assert sorted(decode(record)["job"]["job_guid"] for record in accepted) == [
+        job_guid(i) for i in (1, 2, 3)
+    ]
+    rows = await fetch_jobs(database_url)
+    assert sorted(rows) == [job_guid(i) for i in (1, 2, 3)]
+    assert set(rows.values()) == {("completed", "success")}
+    assert worker.metric("pulse_ingest_jobs_parked_total") == 0
+    assert await kafka.read_existing(names.accepted_pushes) == []
     assert await kafka.read_existing(names.dead_letter) == []
     assert worker.stop() == 0
 
