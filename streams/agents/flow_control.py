@@ -50,10 +50,10 @@ class StaleEventGuardQueue(ThrowableQueue):
     delivery that was already under way can still add an event afterwards, such as a put
     that waited for room in a full queue or for the producer buffer. A stream
     that takes such an event while flow is suspended, or from an earlier consumer
-    generation, skips it and acknowledges it anyway. Faust forgets the committed offsets of
+    generation, skips it and acknowledges it anyway. Faust discards the committed offsets of
     the revoked partitions when the rebalance starts, so the commit made before it rejoins
     the group then moves past the skipped event and past every event that the clear
-    dropped, and nobody handles them. Dropping the event here, before a stream tracks it,
+    dropped, and no worker handles them. Dropping the event here, before a stream tracks it,
     leaves it unacknowledged, so it is fetched again from the committed offset.
 
     Changelog events are kept: table recovery counts them by offset.

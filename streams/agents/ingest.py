@@ -67,7 +67,7 @@ class PushIngest:
         if self._enrichment is None:
             return (push,)
 
-        # The enrichment copy goes out after the push record, so jobs never wait for the lookup.
+        # The enrichment copy goes out after the push record, so jobs do not wait for the lookup.
         if record["enriched"]:
             return (push, None)
         return (push, OutgoingRecord(key, source.value or b"", source.position, headers))

@@ -12,7 +12,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# Longest sleep between two ownership checks while a retry waits, in seconds.
+# Maximum sleep between two ownership checks while a retry waits, in seconds.
 CHECK_INTERVAL = 0.5
 
 
@@ -87,7 +87,7 @@ class DroppedGenerations:
     """The consumer generations whose events an agent drops after it gave up a batch.
 
     Once one event of a generation is dropped unacknowledged, no later event of that
-    generation may be acknowledged either. Faust forgets the committed offsets of the
+    generation may be acknowledged either. Faust discards the committed offsets of the
     revoked partitions when a rebalance starts, and it would then commit past the dropped
     event as soon as a later one is acknowledged.
     """
