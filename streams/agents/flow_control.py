@@ -48,13 +48,15 @@ class StaleEventGuardQueue(ThrowableQueue):
 
     Faust (faust-streaming 0.15.3) clears the stream queues when a rebalance starts. A
     delivery that was already under way can still add an event afterwards, such as a put
-    that waited for room in a full queue or for the producer buffer. A stream
-    that takes such an event while flow is suspended, or from an earlier consumer
-    generation, skips it and acknowledges it anyway. Faust discards the committed offsets of
-    the revoked partitions when the rebalance starts, so the commit made before it rejoins
-    the group then moves past the skipped event and past every event that the clear
-    dropped, and no worker handles them. Dropping the event here, before a stream tracks it,
-    leaves it unacknowledged, so it is fetched again from the committed offset.
+    that waited for room in a full queue or for the producer buffer. A stream that takes
+    such an event while flow is suspended, or from an earlier consumer generation, skips it
+    and acknowledges it anyway.
+
+    Faust discards the committed offsets of the revoked partitions when the rebalance
+    starts. The commit made before the worker rejoins the group then moves past the skipped
+    event and past every event that the clear dropped, so no worker handles them. Dropping
+    the event here, before a stream tracks it, leaves it unacknowledged, so it is fetched
+    again from the committed offset.
 
     Changelog events are kept: table recovery counts them by offset.
     """

@@ -118,16 +118,19 @@ class DroppedGenerations:
         if self._highest is None:
             return list(events)
 
-        kept = [event for event in events if event.message.generation_id > self._highest]
+        current: list[Any] = []
         for event in events:
-            if event.message.generation_id <= self._highest:
-                message = event.message
-                logger.debug(
-                    "Dropped %s[%s]@%s in %s: generation %s had a dropped batch",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    stage,
-                    message.generation_id,
-                )
-        return kept
+            message = event.message
+            if message.generation_id > self._highest:
+                current.append(event)
+                continue
+
+            logger.debug(
+                "Dropped %s[%s]@%s in %s: generation %s had a dropped batch",
+                message.topic,
+                message.partition,
+                message.offset,
+                stage,
+                message.generation_id,
+            )
+        return current

@@ -252,6 +252,22 @@ def dead_letters(dead_letter_publisher: FakePublisher) -> DeadLetterSink:
 
 
 @pytest.fixture
+def topics() -> TopicNames:
+    """Topic names without a prefix."""
+    return make_topic_names()
+
+
+@pytest.fixture
+def accepted_jobs() -> FakePublisher:
+    return FakePublisher("pulse-accepted-jobs")
+
+
+@pytest.fixture
+def accepted_pushes() -> FakePublisher:
+    return FakePublisher("pulse-accepted-pushes")
+
+
+@pytest.fixture
 def tables() -> JoinTables:
     """Plain dicts standing in for the Faust tables."""
     return JoinTables(pushes={}, parked={}, job_states={})

@@ -20,7 +20,6 @@ from tests.streams.conftest import (
     FakePublisher,
     job_guid,
     job_record,
-    make_topic_names,
     push_record,
     revision_for,
 )
@@ -45,18 +44,8 @@ class BatchDatabase(FakeDatabase):
 
 
 @pytest.fixture
-def topics() -> TopicNames:
-    return make_topic_names()
-
-
-@pytest.fixture
 def database() -> BatchDatabase:
     return BatchDatabase()
-
-
-@pytest.fixture
-def accepted_jobs() -> FakePublisher:
-    return FakePublisher("pulse-accepted-jobs")
 
 
 @pytest.fixture

@@ -17,30 +17,14 @@ from tests.streams.conftest import (
     FakePublisher,
     job_guid,
     job_record,
-    make_topic_names,
     push_record,
     revision_for,
 )
 
 
 @pytest.fixture
-def topics() -> TopicNames:
-    return make_topic_names()
-
-
-@pytest.fixture
 def database() -> FakeDatabase:
     return FakeDatabase()
-
-
-@pytest.fixture
-def accepted_jobs() -> FakePublisher:
-    return FakePublisher("pulse-accepted-jobs")
-
-
-@pytest.fixture
-def accepted_pushes() -> FakePublisher:
-    return FakePublisher("pulse-accepted-pushes")
 
 
 @pytest.fixture
