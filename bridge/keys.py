@@ -1,4 +1,4 @@
-"""Kafka key selection: one task's events, or one repository's pushes, share a partition."""
+"""Kafka key selection: one push's jobs, one task's events or one repository's pushes share a partition."""
 
 from __future__ import annotations
 
@@ -35,6 +35,26 @@ def push_key(delivery: Delivery) -> bytes:
     if delivery.routing_key:
         return delivery.routing_key.encode()
     return fallback_key(delivery)
+
+
+def job_key(delivery: Delivery) -> bytes:
+    """Return the `<repository>/<revision>` push key of a pulse job, else its task key.
+
+    The key is ``origin.project`` and ``origin.revision`` of the body, the key that the
+    worker's join uses for the job's push. Kafka's default partitioner then puts the raw job
+    in the partition of its push, and the worker joins it there without re-keying it. Every
+    event of one task names the same origin, so a task's events still share a partition. A
+    body without both fields gets ``task_key``, and the worker re-keys that record itself.
+    """
+    body = _json_object(delivery.body)
+    origin = body.get("origin") if body is not None else None
+    if isinstance(origin, dict):
+        project = origin.get("project")
+        revision = origin.get("revision")
+        if isinstance(project, str) and project and isinstance(revision, str) and revision:
+            return f"{project}/{revision}".encode()
+
+    return task_key(delivery)
 
 
 def task_key(delivery: Delivery) -> bytes:

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bridge.delivery import Delivery
-from bridge.keys import push_key, task_key
+from bridge.keys import job_key, push_key, task_key
 
 KeySelector = Callable[[Delivery], bytes]
 
 #: Key selector per listener kind.
-KEY_SELECTORS: dict[str, KeySelector] = {"pushes": push_key, "jobs": task_key, "tasks": task_key}
+KEY_SELECTORS: dict[str, KeySelector] = {"pushes": push_key, "jobs": job_key, "tasks": task_key}
 
 
 @dataclass(frozen=True)

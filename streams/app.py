@@ -13,9 +13,10 @@ from streams.agents.batching import consume_batches
 from streams.agents.enrich import ENRICH_STAGE, PushEnrichment
 from streams.agents.failures import consume
 from streams.agents.flow_control import WorkerFaustApp
-from streams.agents.ingest import JOB_STAGE, PUSH_STAGE, JobIngest, PushIngest
+from streams.agents.ingest import PUSH_STAGE, JobIngest, PushIngest
 from streams.agents.ingest_batch import IngestBatchHandler
 from streams.agents.join import STAGE as JOIN_STAGE
+from streams.agents.job_routing import RawJobRouter
 from streams.agents.join import JoinDatabase, JoinProcessor
 from streams.agents.lookup_service import LookupService
 from streams.agents.publish import TopicPublisher
@@ -123,7 +124,7 @@ def create_app(
     lookup_settings: LookupSettings | None = None,
     poller_settings: PollerSettings | None = None,
 ) -> WorkerApp:
-    """Build the app: five agents, the sweep and pushlog timers, and the publishers they share.
+    """Build the app: four agents, the sweep and pushlog timers, and the publishers they share.
 
     The lookup client starts and stops with the app; without ``lookup_settings`` it uses
     the defaults, which point at the public services. Without ``poller_settings``, or with
@@ -149,6 +150,16 @@ def create_app(
     push_enrichment = PushEnrichment(
         lookup, registry, TopicPublisher(topics.pushes, backoff), settings.max_message_bytes
     )
+    router = RawJobRouter(
+        raw_topic=settings.topics.raw_jobs,
+        table_partitions=settings.topic_partitions,
+        # Read when the first raw job arrives; the consumer does not exist yet here.
+        topic_partitions=lambda topic: app.consumer.topic_partitions(topic),
+        ingest=job_ingest,
+        forward=TopicPublisher(topics.jobs, backoff),
+        dead_letters=dead_letters,
+        backoff=backoff,
+    )
     join = JoinProcessor(
         topics=settings.topics,
         tables=tables,
@@ -158,6 +169,7 @@ def create_app(
         dead_letters=dead_letters,
         parked_job_window=settings.parked_job_window,
         push_database_lookup=settings.push_database_lookup,
+        router=router,
     )
 
     # One agent per stage, each with concurrency 1: order within a partition matters, and
@@ -165,7 +177,6 @@ def create_app(
     # The ingest agents send a batch's records together and acknowledge the batch after
     # every delivery report, so one produce request carries many records.
     push_batches = IngestBatchHandler(push_ingest, dead_letters, backoff)
-    job_batches = IngestBatchHandler(job_ingest, dead_letters, backoff)
 
     @app.agent(topics.raw_pushes, name="push-ingest", concurrency=1)
     async def push_ingest_agent(stream: Any) -> None:
@@ -173,20 +184,6 @@ def create_app(
             stream,
             PUSH_STAGE,
             push_batches,
-            dead_letters,
-            backoff,
-            size=settings.ingest_batch_size,
-            wait=settings.ingest_batch_wait,
-        )
-        async for _ in batches:
-            pass
-
-    @app.agent(topics.raw_jobs, name="job-ingest", concurrency=1)
-    async def job_ingest_agent(stream: Any) -> None:
-        batches = consume_batches(
-            stream,
-            JOB_STAGE,
-            job_batches,
             dead_letters,
             backoff,
             size=settings.ingest_batch_size,
@@ -207,10 +204,13 @@ def create_app(
             pass
 
     # The push, job and sweep topics are co-partitioned: partition N of each is assigned
-    # to the same worker and handled by this one agent, in the table partition N.
+    # to the same worker and handled by this one agent, in the table partition N. The raw
+    # job topic is read here too, because the bridge keys a raw job by its push (see
+    # RawJobRouter); with the same partition count Faust assigns it with the others.
     join_channel = app.topic(
         settings.topics.pushes,
         settings.topics.jobs,
+        settings.topics.raw_jobs,
         settings.topics.sweep,
         key_serializer="raw",
         value_serializer="raw",

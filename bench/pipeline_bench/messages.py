@@ -111,10 +111,11 @@ def job_routing_key(run_word: str, index: int) -> str:
 
 
 def job_records(bodies: list[dict[str, Any]], run_word: str) -> list[RawRecord]:
-    """Return raw job records keyed by task id (run dropped), as the bridge would write them."""
+    """Return raw job records keyed by `<repository>/<revision>`, as the bridge writes them."""
     records = []
     for index, body in enumerate(bodies):
-        task_id = job_guid(body).split("/", 1)[0]
+        origin = body["origin"]
+        key = f"{origin['project']}/{origin['revision']}"
         headers = bridge_headers(JOB_EXCHANGE, job_routing_key(run_word, index))
-        records.append(RawRecord(task_id.encode("utf-8"), json.dumps(body).encode("utf-8"), headers))
+        records.append(RawRecord(key.encode("utf-8"), json.dumps(body).encode("utf-8"), headers))
     return records

@@ -7,7 +7,7 @@ from datetime import datetime
 from collections.abc import Sequence
 from typing import Any
 
-from streams.agents.join import push_key
+from streams.agents.join_plan import push_key
 from streams.agents.publish import OutgoingRecord, Publisher
 from streams.agents.source import SourceEvent
 from streams.errors import RejectedMessage, RejectReason

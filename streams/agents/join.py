@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from streams import metrics
 from streams.agents.faults import is_infrastructure_error
+from streams.agents.job_routing import RawJobRouter
 from streams.agents.join_plan import (
     AppliedJob,
     BatchItem,
@@ -81,9 +82,10 @@ class _Unit:
 
 
 class JoinProcessor:
-    """Handles batches of the push, job and sweep topics; the join agent calls it per batch.
+    """Handles batches of the push, job, raw job and sweep topics; the join agent calls it per batch.
 
-    A batch is folded in event order into one database transaction and one round of
+    Raw job events are transformed first by the router, which re-keys those that are not
+    in their push's partition (see ``streams.agents.job_routing``). A batch is folded in event order into one database transaction and one round of
     accepted sends. Table changes are stored only after both are confirmed, so a batch
     interrupted at any point is handled again from the same tables. Handlers are
     idempotent because a batch is consumed again after a crash. A job event is sent only
@@ -102,6 +104,7 @@ class JoinProcessor:
         dead_letters: DeadLetterSink,
         parked_job_window: float,
         push_database_lookup: bool = True,
+        router: RawJobRouter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._topics = topics
@@ -112,6 +115,8 @@ class JoinProcessor:
         self._dead_letters = dead_letters
         self._window = parked_job_window
         self._push_database_lookup = push_database_lookup
+        # Transforms raw job events; None when the join reads no raw job topic.
+        self._router = router
         self._clock = clock
         self._planner = JoinPlanner(topics, tables, clock)
 
@@ -140,6 +145,11 @@ class JoinProcessor:
         await self._process_run(run)
 
     async def _process_run(self, items: list[BatchItem]) -> None:
+        if items and self._router is not None:
+            routed = self._router.route(items)
+            await self._router.send(routed)
+            items = routed.items
+
         if not items:
             return
 

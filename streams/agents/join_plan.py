@@ -47,6 +47,10 @@ class BatchItem:
     # The Faust event, or None outside a Faust stream (unit tests with dict tables).
     event: Any = None
 
+    # The job record of a raw job event that is joined in its raw partition, transformed
+    # by the router; None for events whose value is a push, job or sweep record.
+    record: dict[str, Any] | None = None
+
 
 @dataclass(frozen=True)
 class PushWrite:
@@ -198,7 +202,7 @@ class JoinPlanner:
         topic = item.source.topic
         if topic == self._topics.pushes:
             self._add_push(plan, item, excluded)
-        elif topic == self._topics.jobs:
+        elif topic == self._topics.jobs or item.record is not None:
             self._add_job(plan, item, excluded)
         else:
             raise RuntimeError(f"join agent received an event of unexpected topic {topic}")
@@ -222,7 +226,7 @@ class JoinPlanner:
         self, plan: JoinPlan, item: BatchItem, excluded: Mapping[Coordinates, BaseException]
     ) -> None:
         source = item.source
-        record = decode_job(source)
+        record = item.record if item.record is not None else decode_job(source)
         key = push_key(record)
         guid = record["job"]["job_guid"]
         state = record["job"]["state"]

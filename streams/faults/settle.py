@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from streams.faults.pipeline import FaultPipeline
 from streams.main_job.observe import TopicReader
 from streams.verify.database import read_stored_rows
-from streams.verify.events import job_events, push_keys_by_id
+from streams.verify.events import all_job_events, push_keys_by_id
 from streams.verify.report import VerifyReport, build_report
 from streams.verify.run import verify
 
@@ -38,7 +38,7 @@ async def wait_until_accounted(
     Returns the last report, or None when no check succeeded.
     """
     topics = pipeline.topics
-    names = (topics.pushes, topics.jobs, topics.accepted_jobs, topics.dead_letter)
+    names = (topics.pushes, topics.raw_jobs, topics.jobs, topics.accepted_jobs, topics.dead_letter)
     reader = TopicReader(pipeline.settings.bootstrap_servers, names, pipeline.worker_settings.topic_partitions)
     deadline = time.monotonic() + timeout
     report: VerifyReport | None = None
@@ -93,7 +93,7 @@ async def _start_reader(reader: TopicReader, deadline: float) -> None:
 async def _check(pipeline: FaultPipeline, reader: TopicReader, names: Sequence[str], ids: Sequence[str]) -> VerifyReport:
     await reader.catch_up()
     records = {name: reader.records(name) for name in names}
-    guids = {event.guid for event in job_events(records[pipeline.topics.jobs])}
+    guids = {event.guid for event in all_job_events(records[pipeline.topics.raw_jobs], records[pipeline.topics.jobs])}
     keys = set(push_keys_by_id(records[pipeline.topics.pushes]).values())
     stored = await read_stored_rows(pipeline.settings.database.url, guids, keys)
     return build_report(ids, pipeline.topics, records, stored)

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.main_job.observe import MESSAGE_ID_HEADER, KafkaRecord
+from streams.transforms.job import job_result
 
 
 @dataclass(frozen=True)
 class JobEvent:
-    """One job record of the job-by-revision topic, in the order the join agent reads it."""
+    """One job event of the raw job or job-by-revision topic, in the order the join agent reads it."""
 
     message_id: str | None
     guid: str
@@ -80,6 +81,51 @@ def job_events(records: Sequence[KafkaRecord]) -> list[JobEvent]:
             )
         )
     return events
+
+
+def raw_job_events(records: Sequence[KafkaRecord]) -> list[JobEvent]:
+    """Return the job events of raw pulse-job records, ordered by partition and offset.
+
+    A record that cannot become a job (not an object, no task id or state, an unknown
+    result) is left out, because the worker dead-letters it. All events of one job share a
+    partition, because the bridge keys a pulse job by its push.
+    """
+    events = []
+    for record in sorted(records, key=lambda item: (item.partition, item.offset)):
+        value = record.value
+        if not isinstance(value, dict):
+            continue
+        guid, state = value.get("taskId"), value.get("state")
+        if not isinstance(guid, str) or not isinstance(state, str):
+            continue
+        try:
+            result = job_result(value)
+        except (KeyError, TypeError):
+            continue
+
+        events.append(
+            JobEvent(
+                message_id=record.headers.get(MESSAGE_ID_HEADER),
+                guid=guid,
+                state=state,
+                result=result,
+                partition=record.partition,
+                offset=record.offset,
+            )
+        )
+    return events
+
+
+def all_job_events(raw_jobs: Sequence[KafkaRecord], jobs: Sequence[KafkaRecord]) -> list[JobEvent]:
+    """Return the events of the raw job topic, then those of the job-by-revision topic that
+    came from elsewhere (task events).
+
+    The join reads most raw jobs in place. It re-keys the others to the job-by-revision topic
+    with their headers, so a message id found on the raw topic is counted once.
+    """
+    raw = raw_job_events(raw_jobs)
+    seen = {event.message_id for event in raw if event.message_id}
+    return raw + [event for event in job_events(jobs) if event.message_id not in seen]
 
 
 def accepted_states(records: Sequence[KafkaRecord]) -> dict[str, list[str]]:

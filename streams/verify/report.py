@@ -63,7 +63,7 @@ def build_report(
     """
     reasons = events.dead_letter_reasons(records[topics.dead_letter])
     push_keys = events.push_keys_by_id(records[topics.pushes])
-    job_events = events.job_events(records[topics.jobs])
+    job_events = events.all_job_events(records[topics.raw_jobs], records[topics.jobs])
     event_by_id = {event.message_id: event for event in job_events if event.message_id}
 
     report = VerifyReport(published=len(published_ids), dead_letter_repeats=events.dead_letter_repeats(records[topics.dead_letter]))

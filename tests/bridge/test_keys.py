@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 
 from bridge.delivery import Delivery
-from bridge.keys import push_key, task_key
+from bridge.keys import job_key, push_key, task_key
 
 MakeDelivery = Callable[..., Delivery]
 
@@ -79,3 +79,30 @@ def test_task_key_falls_back_to_body_hash(make_delivery: MakeDelivery) -> None:
     delivery = make_delivery(body=b"\xff\xfe")
 
     assert task_key(delivery) == hashlib.sha256(b"\xff\xfe").hexdigest()[:32].encode()
+
+
+def test_pulse_job_key_is_push(make_delivery: MakeDelivery) -> None:
+    origin = {"kind": "hg.mozilla.org", "project": "autoland", "revision": "a" * 40}
+    body = json.dumps({"taskId": "008dcdae-bde0-4834-a967-d13d681037ae/0", "origin": origin}).encode()
+
+    assert job_key(make_delivery(body=body)) == f"autoland/{'a' * 40}".encode()
+
+
+def test_job_events_of_task_share_key(make_delivery: MakeDelivery) -> None:
+    origin = {"project": "try", "revision": "b" * 40}
+    running = json.dumps({"taskId": "T/0", "state": "running", "origin": origin}).encode()
+    completed = json.dumps({"taskId": "T/0", "state": "completed", "origin": origin}).encode()
+
+    assert job_key(make_delivery(body=running)) == job_key(make_delivery(body=completed))
+
+
+def test_pulse_job_key_without_origin_is_task(make_delivery: MakeDelivery) -> None:
+    body = json.dumps({"taskId": "A35mWTRuQmyj88yMnIF0fA/1", "origin": {"project": "autoland"}}).encode()
+
+    assert job_key(make_delivery(body=body)) == b"A35mWTRuQmyj88yMnIF0fA"
+
+
+def test_pulse_job_key_of_bad_body_falls_back(make_delivery: MakeDelivery) -> None:
+    delivery = make_delivery(body=b"\xff not json")
+
+    assert job_key(delivery) == task_key(delivery)

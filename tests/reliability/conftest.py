@@ -26,7 +26,7 @@ from streams.sinks.database import upgrade_database
 from streams.sinks.database.engine import create_database_engine
 from streams.topics import ensure_topics
 from streams.verify.database import read_stored_rows
-from streams.verify.events import job_events, push_keys_by_id
+from streams.verify.events import all_job_events, push_keys_by_id
 from streams.verify.report import VerifyReport, build_report
 from tests.conftest import in_ci
 from tests.reliability.bodies import JOB_EXCHANGE, MAX_MESSAGE_BYTES, Message
@@ -137,7 +137,7 @@ class Pipeline:
         return asyncio.run(self._settle(ids))
 
     async def _settle(self, ids: Sequence[str]) -> VerifyReport:
-        names = (self.topics.pushes, self.topics.jobs, self.topics.accepted_jobs, self.topics.dead_letter)
+        names = (self.topics.pushes, self.topics.raw_jobs, self.topics.jobs, self.topics.accepted_jobs, self.topics.dead_letter)
         reader = TopicReader(self.settings.bootstrap_servers, names, self.worker_settings.topic_partitions)
         deadline = time.monotonic() + SETTLE_TIMEOUT
         previous = None
@@ -146,7 +146,7 @@ class Pipeline:
             while True:
                 await reader.catch_up()
                 records = {name: reader.records(name) for name in names}
-                guids = {event.guid for event in job_events(records[self.topics.jobs])}
+                guids = {event.guid for event in all_job_events(records[self.topics.raw_jobs], records[self.topics.jobs])}
                 keys = set(push_keys_by_id(records[self.topics.pushes]).values())
                 stored = await read_stored_rows(self.settings.database.url, guids, keys)
                 report = build_report(ids, self.topics, records, stored)

@@ -177,7 +177,9 @@ async def test_job_batch_with_bad_event(worker, sent):
         json.dumps(pulse_job_message(job_guid(2), revision, "completed")).encode(),
     ]
 
-    async with worker.app.agents["job-ingest"].test_context() as agent:
+    # The test context has no consumer metadata, so the join re-keys every raw job.
+    async with worker.app.agents["join"].test_context() as agent:
+        on_topic(agent, names.raw_jobs)
         events = [await agent.put(body, key=b"task", wait=False) for body in bodies]
         while not all(event.message.acked for event in events):
             await asyncio.sleep(0.01)
@@ -202,7 +204,8 @@ async def test_job_not_acked_before_delivery(worker, monkeypatch):
     monkeypatch.setattr(TopicPublisher, "publish_many", blocked_publish_many)
     body = json.dumps(pulse_job_message(job_guid(1), revision_for("agent-job-ack"))).encode()
 
-    async with worker.app.agents["job-ingest"].test_context() as agent:
+    async with worker.app.agents["join"].test_context() as agent:
+        on_topic(agent, worker.settings.topics.raw_jobs)
         event = await agent.put(body, key=b"task", wait=False)
         while calls == 0:
             await asyncio.sleep(0.01)

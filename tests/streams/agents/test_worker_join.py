@@ -22,7 +22,8 @@ def topics_of(worker):
 
 
 def raw_job(guid: str, revision: str, state: str = "completed"):
-    return guid.split("/")[0], pulse_job_message(guid, revision, state), None
+    # Keyed by push, as the bridge keys pulse jobs.
+    return f"autoland/{revision}", pulse_job_message(guid, revision, state), None
 
 
 def raw_push(revision: str):
@@ -117,7 +118,7 @@ async def test_job_without_push_is_dead_lettered(database_url, kafka, make_worke
     assert {record["reason"] for record in dead} == {"missing-push"}
     assert sorted(record["detail"]["job_guid"] for record in dead) == [job_guid(i) for i in (1, 2, 3)]
     assert {record["source"]["key"] for record in dead} == {f"autoland/{orphan}"}
-    assert {record["source"]["topic"] for record in dead} == {names.jobs}
+    assert {record["source"]["topic"] for record in dead} == {names.raw_jobs}
     accepted = await kafka.read(names.accepted_jobs, 1)
     assert [decode(record)["job"]["job_guid"] for record in accepted] == [job_guid(4)]
     assert set(await fetch_jobs(database_url)) == {job_guid(4)}

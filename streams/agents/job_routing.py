@@ -1,0 +1,177 @@
+"""Raw job routing in the join: join a job in its raw partition, else re-key it by push."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from streams.agents.failures import dead_letter_with_retry
+from streams.agents.faults import is_infrastructure_error
+from streams.agents.ingest import JOB_STAGE, JobIngest
+from streams.agents.join_plan import BatchItem
+from streams.agents.publish import OutgoingRecord, Publisher
+from streams.agents.retry import Backoff
+from streams.agents.source import SourceEvent
+from streams.errors import RejectedMessage
+from streams.sinks.deadletter import DeadLetterSink
+
+logger = logging.getLogger(__name__)
+
+# Distinct keys whose partition stays cached; pushes in flight are far fewer.
+PARTITION_CACHE_KEYS = 65536
+
+_PARTITIONER = DefaultPartitioner()
+
+
+@functools.lru_cache(maxsize=PARTITION_CACHE_KEYS)
+def key_partition(key: bytes, partitions: int) -> int:
+    """Return the partition that Kafka's default partitioner (murmur2) gives a keyed record.
+
+    Faust's producer uses the same partitioner for the by-revision topics and the table
+    changelogs, so this is also the table partition of a push key.
+    """
+    every = list(range(partitions))
+    return _PARTITIONER(key, every, every)
+
+
+@dataclass
+class RoutedRun:
+    """A run of join events after routing: events to join, records to re-key, rejections."""
+
+    items: list[BatchItem] = field(default_factory=list)
+    forwards: list[tuple[SourceEvent, OutgoingRecord]] = field(default_factory=list)
+    rejections: list[tuple[SourceEvent, BaseException]] = field(default_factory=list)
+
+
+class RawJobRouter:
+    """Transforms raw job events of a join batch and decides where each one is joined.
+
+    The bridge keys a pulse job by its push (`<repository>/<revision>`), so the raw record
+    is already in the partition of its push and the join handles it there. That saves the
+    by-revision hop. A raw record keyed otherwise (by another producer, or a body the bridge
+    could not read) lands in another partition. Its job record then goes to the
+    job-by-revision topic, as the job-ingest stage did before, and the join handles it from
+    there. When the raw topic's partition count differs from the tables', every raw job is
+    re-keyed that way.
+    """
+
+    def __init__(
+        self,
+        *,
+        raw_topic: str,
+        table_partitions: int,
+        topic_partitions: Callable[[str], int | None],
+        ingest: JobIngest,
+        forward: Publisher,
+        dead_letters: DeadLetterSink,
+        backoff: Backoff,
+    ) -> None:
+        self._raw_topic = raw_topic
+        self._table_partitions = table_partitions
+        self._topic_partitions = topic_partitions
+        self._ingest = ingest
+        self._forward = forward
+        self._dead_letters = dead_letters
+        self._backoff = backoff
+        self._co_partitioned: bool | None = None
+
+    @property
+    def raw_topic(self) -> str:
+        """Name of the raw job topic whose events this router handles."""
+        return self._raw_topic
+
+    def route(self, items: Sequence[BatchItem]) -> RoutedRun:
+        """Transform the raw job events of ``items``; keep the other events as they are.
+
+        A raw job joined in place keeps its raw source event and carries its job record.
+        Raises only infrastructure faults; every other transform error becomes a rejection.
+        """
+        routed = RoutedRun()
+        for item in items:
+            if item.source.topic != self._raw_topic:
+                routed.items.append(item)
+                continue
+
+            try:
+                outgoing = self._ingest.prepare(item.source)[0]
+            except Exception as error:
+                if is_infrastructure_error(error):
+                    raise
+                routed.rejections.append((item.source, error))
+                continue
+
+            assert outgoing is not None
+            if self._joins_in_place(outgoing, item.source):
+                routed.items.append(replace(item, record=outgoing.value))
+            else:
+                routed.forwards.append((item.source, outgoing))
+
+        return routed
+
+    async def send(self, routed: RoutedRun) -> None:
+        """Send the re-keyed records and dead-letter the rejected events of ``routed``.
+
+        Returns once every record is stored or dead-lettered; infrastructure faults escape,
+        and the caller handles the batch again.
+        """
+        records = [record for _, record in routed.forwards]
+        results = await self._forward.publish_many(records) if records else []
+        rejections = list(routed.rejections)
+        for (source, _), rejection in zip(routed.forwards, results):
+            if rejection is not None:
+                rejections.append((source, rejection))
+
+        for source, error in rejections:
+            await self._dead_letter(source, error)
+
+        if routed.forwards:
+            logger.debug(
+                "Re-keyed %d raw jobs to the job-by-revision topic, the first from %s",
+                len(routed.forwards),
+                routed.forwards[0][0].position,
+            )
+
+    def _joins_in_place(self, outgoing: OutgoingRecord, source: SourceEvent) -> bool:
+        if not self._is_co_partitioned():
+            return False
+
+        key = outgoing.key.encode("utf-8") if isinstance(outgoing.key, str) else outgoing.key
+        if key is None:
+            return False
+        return key_partition(key, self._table_partitions) == source.partition
+
+    def _is_co_partitioned(self) -> bool:
+        # The count is read from the consumer's metadata once it is known, and kept, because
+        # Kafka never lowers a topic's partition count.
+        if self._co_partitioned is None:
+            count = self._topic_partitions(self._raw_topic)
+            if count is None:
+                return False
+            self._co_partitioned = count == self._table_partitions
+            if not self._co_partitioned:
+                logger.warning(
+                    "Topic %s has %d partitions but the join tables have %d, so every raw job "
+                    "is re-keyed through the job-by-revision topic",
+                    self._raw_topic,
+                    count,
+                    self._table_partitions,
+                )
+        return self._co_partitioned
+
+    async def _dead_letter(self, source: SourceEvent, error: BaseException) -> None:
+        if isinstance(error, RejectedMessage):
+            logger.info("Rejected %s key=%s in %s: %s", source.position, source.key_text, JOB_STAGE, error)
+        else:
+            logger.error(
+                "Poison message %s key=%s in %s: %r",
+                source.position,
+                source.key_text,
+                JOB_STAGE,
+                error,
+                exc_info=error,
+            )
+        await dead_letter_with_retry(source, JOB_STAGE, error, self._dead_letters, self._backoff)
