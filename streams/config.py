@@ -140,8 +140,8 @@ class WorkerSettings:
     # the events it has.
     join_batch_wait: float = 0.05
 
-    # INGEST_BATCH_SIZE: most events the push and job ingest agents each transform and send
-    # in one batch before they acknowledge it.
+    # INGEST_BATCH_SIZE: most events the push ingest agent transforms and sends in one batch
+    # before it acknowledges them. Raw jobs are transformed in the join's batches instead.
     ingest_batch_size: int = 500
 
     # INGEST_BATCH_WAIT: seconds an ingest agent waits for a batch to fill before it handles

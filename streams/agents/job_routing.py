@@ -85,10 +85,10 @@ class RawJobRouter:
         return self._raw_topic
 
     def route(self, items: Sequence[BatchItem]) -> RoutedRun:
-        """Transform the raw job events of ``items``; keep the other events as they are.
+        """Transform the raw job events of ``items`` and keep the other events as they are.
 
         A raw job joined in place keeps its raw source event and carries its job record.
-        Raises only infrastructure faults; every other transform error becomes a rejection.
+        Raises only infrastructure faults. Every other transform error becomes a rejection.
         """
         routed = RoutedRun()
         for item in items:
@@ -115,7 +115,7 @@ class RawJobRouter:
     async def send(self, routed: RoutedRun) -> None:
         """Send the re-keyed records and dead-letter the rejected events of ``routed``.
 
-        Returns once every record is stored or dead-lettered; infrastructure faults escape,
+        Returns once every record is stored or dead-lettered. Infrastructure faults escape,
         and the caller handles the batch again.
         """
         records = [record for _, record in routed.forwards]

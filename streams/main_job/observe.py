@@ -176,10 +176,14 @@ def _text(value: bytes | str) -> str:
 
 
 def _json_or_none(value: bytes | None) -> Any:
-    """Decode a JSON value; raw topics may hold bytes that are not JSON, which become None."""
+    """Decode a JSON value; raw topics may hold bytes that are not JSON, which become None.
+
+    Nesting too deep for Python's decoder (bad input that the worker dead-letters) also
+    becomes None.
+    """
     if value is None:
         return None
     try:
         return json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None

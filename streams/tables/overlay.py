@@ -16,19 +16,24 @@ class TableOverlay:
 
     Every change remembers the Faust event in whose scope it was made, because that event's
     partition is the key's table partition. Reads of keys not changed yet go to the table
-    under the current scope.
+    under the current scope, once per key: an overlay lives for one batch, during which only
+    its own commit changes the table.
     """
 
     def __init__(self, table: Any) -> None:
         self._table = table
         self._changes: dict[Any, tuple[Any, Any]] = {}
+        # Values read from the table, so the jobs of one push decode its record once.
+        self._reads: dict[Any, Any] = {}
 
     def get(self, key: Any) -> Any:
         """Return the value of ``key``, or None when it is absent or deleted."""
         if key in self._changes:
             value = self._changes[key][0]
             return None if value is _DELETED else value
-        return self._table.get(key)
+        if key not in self._reads:
+            self._reads[key] = self._table.get(key)
+        return self._reads[key]
 
     def set(self, key: Any, value: Any, event: Any) -> None:
         """Store ``value`` under ``key`` on commit, in the partition of ``event``."""
@@ -54,4 +59,5 @@ class TableOverlay:
 
         count = len(self._changes)
         self._changes.clear()
+        self._reads.clear()
         return count
