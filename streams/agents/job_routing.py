@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-
-from aiokafka.partitioner import DefaultPartitioner
 
 from streams.agents.failures import dead_letter_with_retry
 from streams.agents.faults import is_infrastructure_error
 from streams.agents.ingest import JOB_STAGE, JobIngest
 from streams.agents.join_plan import BatchItem
+from streams.agents.partitioning import partition_for_key
 from streams.agents.publish import OutgoingRecord, Publisher
 from streams.agents.retry import Backoff
 from streams.agents.source import SourceEvent
@@ -20,22 +18,6 @@ from streams.errors import RejectedMessage
 from streams.sinks.deadletter import DeadLetterSink
 
 logger = logging.getLogger(__name__)
-
-# Distinct keys whose partition stays cached; pushes in flight are far fewer.
-PARTITION_CACHE_KEYS = 65536
-
-_PARTITIONER = DefaultPartitioner()
-
-
-@functools.lru_cache(maxsize=PARTITION_CACHE_KEYS)
-def key_partition(key: bytes, partitions: int) -> int:
-    """Return the partition that Kafka's default partitioner (murmur2) gives a keyed record.
-
-    Faust's producer uses the same partitioner for the by-revision topics and the table
-    changelogs, so this is also the table partition of a push key.
-    """
-    every = list(range(partitions))
-    return _PARTITIONER(key, every, every)
 
 
 @dataclass
@@ -142,7 +124,7 @@ class RawJobRouter:
         key = outgoing.key.encode("utf-8") if isinstance(outgoing.key, str) else outgoing.key
         if key is None:
             return False
-        return key_partition(key, self._table_partitions) == source.partition
+        return partition_for_key(key, self._table_partitions) == source.partition
 
     def _is_co_partitioned(self) -> bool:
         # The count is read from the consumer's metadata once it is known, and kept, because

@@ -5,16 +5,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import faust
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from faust.exceptions import ProducerSendError
 
 from streams import metrics
 from streams.agents.ownership import sleep_while_owned
+from streams.agents.partitioning import PartitionChooser
+from streams.agents.record_batches import (
+    EncodedRecord,
+    PartitionBatch,
+    group_into_batches,
+    record_size,
+    running_kafka_producer,
+)
 from streams.agents.retry import Backoff, retry_until_done
 from streams.errors import RejectedMessage, RejectReason
 
@@ -77,12 +86,37 @@ def is_retriable_send_error(error: BaseException) -> bool:
     return isinstance(error, (KafkaError, ProducerSendError, asyncio.TimeoutError))
 
 
-class TopicPublisher:
-    """Publisher for one Faust topic that bypasses Faust's publish-on-commit buffering."""
+@dataclass(frozen=True)
+class RoundFailure:
+    """The earliest record of a send round whose batch failed or was never queued.
 
-    def __init__(self, topic: faust.TopicT, backoff: Backoff) -> None:
+    ``split`` is set when the broker rejected a batch of several records for its size.
+    """
+
+    index: int
+    partition: int | None
+    error: BaseException
+    split: bool = False
+
+
+class TopicPublisher:
+    """Publisher for one Faust topic that bypasses Faust's publish-on-commit buffering.
+
+    ``publish`` sends through Faust's ``Topic.send``. ``publish_many`` builds aiokafka
+    record batches itself and hands them to the app's aiokafka producer, which skips
+    Faust's and aiokafka's per-record futures and partitioner calls. ``producer``
+    returns that aiokafka producer, by default the one inside the topic's Faust app.
+    """
+
+    def __init__(
+        self,
+        topic: faust.TopicT,
+        backoff: Backoff,
+        producer: Callable[[], Awaitable[AIOKafkaProducer]] | None = None,
+    ) -> None:
         self._topic = topic
         self._backoff = backoff
+        self._producer = producer or (lambda: running_kafka_producer(topic.app))
 
     @property
     def topic_name(self) -> str:
@@ -131,90 +165,135 @@ class TopicPublisher:
             raise
 
     async def publish_many(self, records: Sequence[OutgoingRecord]) -> list[RejectedMessage | None]:
-        """Send every record, then wait for all delivery reports together.
+        """Send every record in per-partition record batches, then wait for all of them.
 
-        When a send fails with a Kafka fault, that record and every later one are sent
-        again in order after a backoff, so the last copy of each record on a partition
-        keeps the order of ``records``. Records delivered before the failure may therefore
-        appear twice, which at-least-once consumers handle. A record too large for the
-        producer or the broker gets a RejectedMessage with reason `too-large` in the
-        returned list; the others get None.
+        Each record goes to its explicit ``partition``, or else to the partition Kafka's
+        default partitioner picks for its key (a key-less record goes to a random
+        available partition). When a send fails with a Kafka fault, that record and every
+        later one are sent again in order after a backoff, so the last copy of each record
+        on a partition keeps the order of ``records``. Records delivered before the
+        failure may therefore appear twice, which at-least-once consumers handle. A record
+        too large for the producer or the broker gets a RejectedMessage with reason
+        `too-large` in the returned list; the others get None.
         """
+        encoded = [_encode(record) for record in records]
         results: list[RejectedMessage | None] = [None] * len(records)
-        pending = list(range(len(records)))
+        max_size = self._max_request_size()
+        for index, record in enumerate(encoded):
+            if record_size(record) > max_size:
+                results[index] = self._too_large(len(record[1]))
+
+        pending = [index for index, result in enumerate(results) if result is None]
+        single_record = False
         attempt = 0
 
         while pending:
-            failed_at, failure = await self._send_round(records, pending, results)
-            if failed_at is None:
+            failure = await self._send_round(records, encoded, pending, results, single_record=single_record)
+            if failure is None:
                 return results
 
             attempt += 1
             delay = self._backoff.delay(attempt)
+            single_record = single_record or failure.split
             metrics.RETRIES.labels(operation=f"send to {self.topic_name}").inc()
             logger.warning(
-                "Sending %d records to %s failed at %s (attempt %d), resending from it in %.1f s: %r",
+                "Sending %d records to %s failed at %s (partition %s, attempt %d), "
+                "resending from it in %.1f s%s: %r",
                 len(pending),
                 self.topic_name,
-                records[failed_at].context,
+                records[failure.index].context,
+                failure.partition,
                 attempt,
                 delay,
-                failure,
+                ", one record per batch" if single_record else "",
+                failure.error,
             )
-            await sleep_while_owned(delay, f"send to {self.topic_name} at {records[failed_at].context}")
-            pending = [index for index in pending if index >= failed_at and results[index] is None]
+            await sleep_while_owned(
+                delay, f"send to {self.topic_name} at {records[failure.index].context}"
+            )
+            pending = [index for index in pending if index >= failure.index and results[index] is None]
 
         return results
 
     async def _send_round(
         self,
         records: Sequence[OutgoingRecord],
+        encoded: Sequence[EncodedRecord],
         pending: list[int],
         results: list[RejectedMessage | None],
-    ) -> tuple[int | None, BaseException | None]:
-        """Send the pending records and wait for them; return the first retriable failure."""
-        started: list[tuple[int, Any]] = []
-        failed_at: int | None = None
-        failure: BaseException | None = None
+        *,
+        single_record: bool,
+    ) -> RoundFailure | None:
+        """Send the pending records, wait for them and return the earliest retriable failure.
 
-        for index in pending:
-            key_bytes, payload, header_list = _encode(records[index])
+        Stores a `too-large` rejection in ``results`` for each record the broker rejects
+        alone in its batch for its size.
+        """
+        topic = self.topic_name
+        producer = await self._producer()
+        try:
+            partitions = await producer.partitions_for(topic)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if not is_retriable_send_error(error):
+                raise
+            return RoundFailure(pending[0], None, error)
+
+        chooser = PartitionChooser(producer, topic, len(partitions))
+        batches = group_into_batches(
+            pending,
+            encoded,
+            lambda index: chooser.choose(encoded[index][0], records[index].partition),
+            producer.create_batch,
+            single_record=single_record,
+        )
+
+        started: list[tuple[PartitionBatch, Awaitable[Any]]] = []
+        failure: RoundFailure | None = None
+        for position, batch in enumerate(batches):
+            # A closed batch takes no records from the app's other sends to this partition.
+            batch.builder.close()
             try:
-                delivery = await self._topic.send(
-                    key=key_bytes,
-                    value=payload,
-                    headers=header_list or None,
-                    partition=records[index].partition,
-                    force=True,
-                )
+                delivery = await producer.send_batch(batch.builder, topic, partition=batch.partition)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                if is_size_error(error):
-                    results[index] = self._too_large(len(payload))
-                    continue
                 if not is_retriable_send_error(error):
                     raise
-                failed_at, failure = index, error
+                # This batch and the ones after it were not queued.
+                first = min(unsent.indexes[0] for unsent in batches[position:])
+                failure = RoundFailure(first, batch.partition, error)
                 break
-            started.append((index, delivery))
+            started.append((batch, delivery))
 
-        outcomes = await asyncio.gather(
-            *(delivery for _, delivery in started), return_exceptions=True
-        )
-        for (index, _), outcome in zip(started, outcomes):
+        outcomes = await asyncio.gather(*(delivery for _, delivery in started), return_exceptions=True)
+        split = False
+        for (batch, _), outcome in zip(started, outcomes):
             if not isinstance(outcome, BaseException):
                 continue
             if isinstance(outcome, asyncio.CancelledError):
                 raise outcome
+            if is_size_error(outcome) and len(batch.indexes) == 1:
+                index = batch.indexes[0]
+                results[index] = self._too_large(len(encoded[index][1]))
+                continue
             if is_size_error(outcome):
-                results[index] = self._too_large(len(_encode(records[index])[1]))
+                # The broker's limit for this topic is below the producer's batch size, so
+                # only batches of one record identify the record that is too large.
+                split = True
             elif not is_retriable_send_error(outcome):
                 raise outcome
-            elif failed_at is None or index < failed_at:
-                failed_at, failure = index, outcome
+            if failure is None or batch.indexes[0] < failure.index:
+                failure = RoundFailure(batch.indexes[0], batch.partition, outcome)
 
-        return failed_at, failure
+        if failure is not None and split:
+            failure = RoundFailure(failure.index, failure.partition, failure.error, split=True)
+        return failure
+
+    def _max_request_size(self) -> int:
+        """Return the producer's limit for one record, the Faust setting passed to aiokafka."""
+        return int(self._topic.app.conf.producer_max_request_size)
 
     def _too_large(self, size: int) -> RejectedMessage:
         return RejectedMessage(
@@ -224,7 +303,7 @@ class TopicPublisher:
         )
 
 
-def _encode(record: OutgoingRecord) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+def _encode(record: OutgoingRecord) -> EncodedRecord:
     """Return the key bytes, the payload and the header list of a record."""
     key = record.key.encode("utf-8") if isinstance(record.key, str) else record.key
     payload = record.value if isinstance(record.value, bytes) else encode_json(record.value)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from aiokafka.partitioner import DefaultPartitioner
 
 from streams.agents.ingest import JOB_STAGE, JobIngest
-from streams.agents.job_routing import RawJobRouter, key_partition
+from streams.agents.job_routing import RawJobRouter
 from streams.agents.join_plan import BatchItem
+from streams.agents.partitioning import partition_for_key
 from streams.agents.retry import Backoff
 from streams.errors import RejectedMessage, RejectReason
 from streams.registry.repositories import RepositoryRegistry
@@ -51,21 +51,11 @@ def make_raw_job(make_source):
 
     def build(index: int, revision: str, *, shift: int = 0, offset: int = 0) -> BatchItem:
         key = f"autoland/{revision}"
-        partition = (key_partition(key.encode(), PARTITIONS) + shift) % PARTITIONS
+        partition = (partition_for_key(key.encode(), PARTITIONS) + shift) % PARTITIONS
         message = pulse_job_message(job_guid(index), revision, "running")
         return BatchItem(make_source(RAW_TOPIC, message, key=key, partition=partition, offset=offset))
 
     return build
-
-
-@pytest.mark.parametrize("partitions", [1, 3, 8, 12])
-def test_key_partition_matches_aiokafka(partitions):
-    partitioner = DefaultPartitioner()
-    every = list(range(partitions))
-    keys = [f"autoland/{revision_for(str(index))}".encode() for index in range(200)]
-
-    for key in keys:
-        assert key_partition(key, partitions) == partitioner(key, every, every)
 
 
 def test_job_in_push_partition_is_joined_in_place(make_router, make_raw_job):
