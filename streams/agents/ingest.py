@@ -78,7 +78,11 @@ class PushIngest:
 
 
 class JobIngest:
-    """Turns a raw pulse-job body into a job record on the job-by-revision topic."""
+    """Turns a raw pulse-job body into a job record keyed by push.
+
+    The join's raw job router and the task agent use it. The record is joined in place or
+    sent to the job-by-revision topic (see ``streams.agents.job_routing``).
+    """
 
     stage = JOB_STAGE
 

@@ -36,8 +36,8 @@ class RawJobRouter:
     is already in the partition of its push and the join handles it there. That saves the
     by-revision hop. A raw record keyed otherwise (by another producer, or a body the bridge
     could not read) lands in another partition. Its job record then goes to the
-    job-by-revision topic, as the job-ingest stage did before, and the join handles it from
-    there. When the raw topic's partition count differs from the tables', every raw job is
+    job-by-revision topic, and the join handles it from there, as it handles the jobs of
+    task events. When the raw topic's partition count differs from the tables', every raw job is
     re-keyed that way.
     """
 

@@ -24,8 +24,8 @@ class TaskIngest:
     """Turns a raw task event into a job record on the job-by-revision topic.
 
     The task definition (cached per task id by the lookup client) and, for finished runs,
-    the artifact list are fetched first. The pulse job then takes the job ingest agent's
-    path: the same transform, key and topic. A lookup that still fails after the client's
+    the artifact list are fetched first. The pulse job then gets the same transform and
+    key as a raw pulse job, and goes to the job-by-revision topic. A lookup that still fails after the client's
     retries raises RejectedMessage(LOOKUP_FAILED), so the event is dead-lettered and the
     partition moves on.
     """
