@@ -24,12 +24,15 @@ DEAD_LETTERED = Counter(
 
 STATE_DROPPED = Counter(
     "pulse_ingest_job_events_dropped_total",
-    "Job events ignored because they would move a job's state backward.",
+    "Job events the join dropped because an earlier event of the same batch moved the job's "
+    "state past theirs. Events behind a state stored by an earlier batch count in "
+    "pulse_ingest_job_events_behind_database_total.",
 )
 
 BEHIND_DATABASE = Counter(
     "pulse_ingest_job_events_behind_database_total",
-    "Replayed job events not sent to the accepted topic because their stored row is further along.",
+    "Job events not sent to the accepted topic because their stored row is further along: "
+    "events older than a state stored by an earlier batch, and replays after a crash.",
 )
 
 PARKED = Counter(

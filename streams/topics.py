@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.config import WorkerSettings
 from streams.errors import ConfigurationError, RetriableError
-from streams.tables.definitions import JOB_STATE_TABLE, PARKED_TABLE, PUSH_TABLE
+from streams.tables.definitions import PARKED_TABLE, PUSH_TABLE
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def changelog_topics(settings: WorkerSettings) -> tuple[str, ...]:
 
     Faust (faust-streaming 0.15.3) names a table's changelog `<APP_ID>-<table>-changelog`.
     """
-    tables = (PUSH_TABLE, PARKED_TABLE, JOB_STATE_TABLE)
+    tables = (PUSH_TABLE, PARKED_TABLE)
     return tuple(f"{settings.app_id}-{table}-changelog" for table in tables)
 
 

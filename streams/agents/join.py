@@ -88,9 +88,11 @@ class JoinProcessor:
     in their push's partition (see ``streams.agents.job_routing``). A batch is folded in event order into one database transaction and one round of
     accepted sends. Table changes are stored only after both are confirmed, so a batch
     interrupted at any point is handled again from the same tables. Handlers are
-    idempotent because a batch is consumed again after a crash. A job event is sent only
-    if it is not behind the row that the batch's transaction found, so a replay never
-    sends a job's state after a later one.
+    idempotent because a batch is consumed again after a crash. The fold drops job events
+    behind an earlier event of the same batch, and the database ignores those behind a
+    stored row. A job event is sent only if it is not behind the row that the batch's
+    transaction found, so neither a late event nor a replay sends a job's state after a
+    later one.
     """
 
     def __init__(
@@ -309,7 +311,7 @@ class JoinProcessor:
         if plan.behind:
             first = plan.behind[0]
             logger.info(
-                "Did not send %d replayed job events behind their stored rows, the first job %s "
+                "Did not send %d job events behind their stored rows, the first job %s "
                 "in state %s from %s",
                 len(plan.behind),
                 first.guid,

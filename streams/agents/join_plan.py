@@ -63,8 +63,9 @@ class PushWrite:
 
 @dataclass(frozen=True)
 class AppliedJob:
-    """A job event that passed the state rule and goes to the accepted topic.
+    """A job event that passed the batch's state rule and goes to the database.
 
+    It is sent to the accepted topic unless it is behind the job's stored row.
     ``released`` is true for a job parked by an earlier event and released by its push.
     """
 
@@ -117,7 +118,9 @@ class JoinPlan:
 
     pushes: TableOverlay
     parked: TableOverlay
-    job_states: TableOverlay
+    # State last applied to each job guid by this batch's events. Every plan starts empty,
+    # because the database applies the state rule against the stored rows.
+    batch_states: dict[str, str] = field(default_factory=dict)
     push_writes: dict[str, PushWrite] = field(default_factory=dict)
     push_sends: list[PushWrite] = field(default_factory=list)
     jobs: list[AppliedJob] = field(default_factory=list)
@@ -134,22 +137,23 @@ class JoinPlan:
         return {key: event for key, event in self.parked_keys.items() if self.pushes.get(key) is None}
 
     def commit_tables(self) -> None:
-        """Write the buffered changes to the tables; job states go last.
+        """Write the buffered changes to the push and parked-job tables.
 
         If the worker dies part-way, the batch is consumed again. A push or a released job
-        is then written again, which is idempotent. A job whose state is not stored yet is
-        applied again instead of being dropped as a repeat.
+        is then written again, which is idempotent, and a job parked again is recognized by
+        its offset (see ``streams.tables.parked.add_job``).
         """
         self.pushes.commit()
         self.parked.commit()
-        self.job_states.commit()
 
 
 class JoinPlanner:
     """Folds the push and job events of a batch, in order, into a JoinPlan.
 
-    The fold applies the same rules as handling the events one by one: the job-state rule
-    per guid, parking until the push is known, and release in arrival order.
+    The fold applies the same rules as handling the events one by one: parking until the
+    push is known, release in arrival order, and the job-state rule per guid among the
+    events of the batch. An event behind a state stored by an earlier batch passes the
+    fold, and the database ignores it (see ``split_behind_database``).
     """
 
     def __init__(
@@ -176,7 +180,6 @@ class JoinPlanner:
         plan = JoinPlan(
             pushes=TableOverlay(self._tables.pushes),
             parked=TableOverlay(self._tables.parked),
-            job_states=TableOverlay(self._tables.job_states),
         )
         for key, stored in (database_pushes or {}).items():
             plan.pushes.set(key, stored.record, stored.event)
@@ -228,51 +231,54 @@ class JoinPlanner:
         source = item.source
         record = item.record if item.record is not None else decode_job(source)
         key = push_key(record)
-        guid = record["job"]["job_guid"]
-        state = record["job"]["state"]
 
-        current = plan.job_states.get(guid)
-        if not should_apply(current, state):
-            plan.dropped += 1
-            logger.debug(
-                "Dropped job %s event in state %s after state %s (%s, push %s)",
-                guid,
-                state,
-                current,
-                source.position,
-                key,
-            )
-            return
-
-        self._complete_superseded(plan, record, item)
-
+        # Every event of a parked guid is parked under the same push key, so the state rule
+        # runs on all of them, in order, when they are released.
         if plan.pushes.get(key) is None:
             self._park(plan, key, record, item)
-            plan.job_states.set(guid, state, item.event)
             return
 
         # Jobs still parked under a known push were left by an interrupted release; they
         # are older than this event and go first.
         self._release(plan, key, item, excluded)
 
-        plan.jobs.append(AppliedJob(record, source, released=False))
-        plan.job_states.set(guid, state, item.event)
+        self._apply(plan, AppliedJob(record, source, released=False))
 
-    def _complete_superseded(self, plan: JoinPlan, record: dict[str, Any], item: BatchItem) -> None:
-        # A superseded job with a state in this table partition is completed here as the
-        # database completes it, so its later events are dropped. Retries of a task share
-        # its push, and so its partition. A guid without a state here is left alone because
-        # its events may still arrive, and the database only completes existing rows.
-        for guid in record.get("superseded") or []:
-            current = plan.job_states.get(guid)
+    def _apply(self, plan: JoinPlan, job: AppliedJob) -> None:
+        """Add ``job`` to the plan's jobs unless an earlier event of the batch is further along."""
+        state = job.record["job"]["state"]
+        current = plan.batch_states.get(job.guid)
+        if not should_apply(current, state):
+            plan.dropped += 1
+            logger.debug(
+                "Dropped job %s event in state %s after state %s in the same batch (%s, push %s)",
+                job.guid,
+                state,
+                current,
+                job.source.position,
+                push_key(job.record),
+            )
+            return
+
+        self._complete_superseded(plan, job)
+        plan.jobs.append(job)
+        plan.batch_states[job.guid] = state
+
+    def _complete_superseded(self, plan: JoinPlan, job: AppliedJob) -> None:
+        # A superseded job applied earlier in the batch is completed here as the database
+        # completes it, so its later events of the batch are dropped. A guid without a state
+        # in the batch is left alone. The database completes its row, if one exists, and
+        # ignores its events of later batches (database_jobs covers those of this batch).
+        for guid in job.record.get("superseded") or []:
+            current = plan.batch_states.get(guid)
             if current is not None and current != COMPLETED:
-                plan.job_states.set(guid, COMPLETED, item.event)
+                plan.batch_states[guid] = COMPLETED
                 logger.debug(
                     "Completed superseded job %s (was %s), superseded by %s at %s",
                     guid,
                     current,
-                    record["job"]["job_guid"],
-                    item.source.position,
+                    job.guid,
+                    job.source.position,
                 )
 
     def _park(self, plan: JoinPlan, key: str, record: dict[str, Any], item: BatchItem) -> None:
@@ -314,13 +320,14 @@ class JoinPlanner:
         if not entry:
             return
 
+        # A released job that the state rule drops leaves the parked table like the others.
         for job in entry["jobs"]:
             source = source_of(job)
             error = excluded.get(coordinates(source))
             if error is not None:
                 plan.rejections.append(Rejection(source, error, encode_json(job["record"])))
             else:
-                plan.jobs.append(AppliedJob(job["record"], source, released=True))
+                self._apply(plan, AppliedJob(job["record"], source, released=True))
 
         plan.parked.delete(key, item.event)
         plan.releases.append(Release(key, entry["partition"], len(entry["jobs"])))
@@ -331,9 +338,17 @@ def database_jobs(jobs: list[AppliedJob]) -> list[tuple[AppliedJob, dict[str, An
 
     Earlier applied events of a guid are not written, but their log references and the
     supersedes they list are merged into the written record, so the rows end as if every
-    event had been written in turn. A listed guid is left out of the supersedes when an
-    event of it is applied later in the batch, because the database completes the
-    superseded jobs after the batch's upserts and one by one it would not have.
+    event had been written in turn. The events of a guid in ``jobs`` never step backward,
+    so when the database ignores the written record, which may be behind the stored row,
+    it would have ignored each earlier event of the guid too. A listed guid is left out of
+    the supersedes when an event of it is applied later in the batch, because the database
+    completes the superseded jobs after the batch's upserts and one by one it would not
+    have.
+
+    NOTE: leaving a guid out matches one-by-one handling only when it had no row before
+    the batch. A guid whose row an earlier batch stored, superseded here and given a later
+    event in the same batch, ends with that event's state and result, where one by one it
+    would end `superseded`.
     """
     last: dict[str, int] = {}
     for index, job in enumerate(jobs):
@@ -368,11 +383,12 @@ def split_behind_database(
     """Split applied job events into those to send and those behind their stored row.
 
     ``stored`` maps guids to the rows that the batch's transaction found before its upserts.
-    The database is the authority on a job's state. A worker killed after its transaction
-    but before its table changes reached the changelog leaves those rows further along than
-    the tables of the worker that replays its events. Every record on the accepted-jobs
-    topic was stored before it was sent, so sending only events at least as far as the
-    stored row keeps the topic's states of a guid in order.
+    The database is the authority on a job's state, since the plan applies the state rule
+    only among the events of one batch. A row is further along than an event when a later
+    state of the job came in an earlier batch, or when a killed worker stored the event's
+    batch and its successor consumes it again. The upsert ignores such an event. Every
+    record on the accepted-jobs topic was stored before it was sent, so sending only events
+    at least as far as the stored row keeps the topic's states of a guid in order.
     """
     ahead: list[AppliedJob] = []
     behind: list[AppliedJob] = []
@@ -388,9 +404,10 @@ def is_behind(record: dict[str, Any], stored: StoredJob | None) -> bool:
     """Tell whether a job event would move the job back from its stored row.
 
     An event of equal rank is not behind, so a replay of the event that the stored row
-    came from is sent again, in case the killed worker stored it but never sent it. For a
-    completed row only a completed event with the same result counts as equal, because
-    the database keeps the first completed event of a job.
+    came from is sent again, in case the killed worker stored it but never sent it. A
+    repeat of that event in a later batch, such as a redelivered Pulse message, is sent
+    again too. For a completed row only a completed event with the same result counts as
+    equal, because the database keeps the first completed event of a job.
     """
     if stored is None:
         return False

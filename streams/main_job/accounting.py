@@ -197,10 +197,12 @@ def compare_with_expected(
     check.differences.extend(_push_key_differences(accepted_pushes, expected))
 
     # Delivery is at least once, so a redelivered event can overtake a later one of the same
-    # job. The state rule then drops the late event instead of accepting it: the split between
-    # accepted and dropped events depends on delivery order, but their sum does not, and the
-    # stored final states are checked against the database separately. In a database that an
-    # earlier run filled, the events behind their stored rows are not sent either.
+    # job. The join then drops the late event if the later one is in its batch, and otherwise
+    # does not send it because it is behind the stored row. A repeated completed event of a
+    # later batch is sent again. The split between accepted, dropped and behind events depends
+    # on delivery order and batching, but their sum does not, and the stored final states are
+    # checked against the database separately. In a database that an earlier run filled, the
+    # events behind their stored rows are not sent either.
     expected_job_events = expected_counts[ACCEPTED_JOB] + expected_counts[DROPPED_BY_STATE]
     observed_job_events = accounting.accepted_jobs + accounting.dropped + accounting.behind
     if observed_job_events != expected_job_events:

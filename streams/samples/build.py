@@ -48,7 +48,8 @@ JOB_ROUTING_KEY = "integration/autoland"
 EARLY_JOBS = 10
 
 # Jobs whose completed event is delivered twice, and jobs whose pending event is delivered
-# again after completion. The job-state rule drops both kinds of repeat.
+# again after completion. Neither kind of repeat changes a stored row: the join drops it
+# within a batch, and the database ignores it in a later one.
 REPEATED_COMPLETED = range(0, 5)
 STALE_PENDING = range(5, 8)
 
@@ -250,7 +251,7 @@ def build() -> SampleWriter:
     for index in range(len(jobs)):
         add_job(index, "completed")
 
-    # Redeliveries and late events that the job-state rule drops.
+    # Redeliveries and late events that change no stored row.
     for index in REPEATED_COMPLETED:
         add_job(index, "completed", DROPPED_BY_STATE)
     for index in STALE_PENDING:

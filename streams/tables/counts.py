@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from streams import metrics
-from streams.tables.definitions import JOB_STATE_TABLE, PARKED_TABLE, PUSH_TABLE, JoinTables
+from streams.tables.definitions import PARKED_TABLE, PUSH_TABLE, JoinTables
 
 logger = logging.getLogger(__name__)
 
@@ -19,15 +19,13 @@ def record_table_sizes(tables: JoinTables) -> dict[str, int]:
     sizes = {
         PUSH_TABLE: len(tables.pushes),
         PARKED_TABLE: len(tables.parked),
-        JOB_STATE_TABLE: len(tables.job_states),
     }
     for name, count in sizes.items():
         metrics.TABLE_KEYS.labels(table=name).set(count)
 
     logger.debug(
-        "Table keys: %d pushes, %d parked push keys, %d job states",
+        "Table keys: %d pushes, %d parked push keys",
         sizes[PUSH_TABLE],
         sizes[PARKED_TABLE],
-        sizes[JOB_STATE_TABLE],
     )
     return sizes

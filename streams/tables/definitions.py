@@ -1,4 +1,4 @@
-"""The join agent's three tables, changelog-backed and partitioned like the by-revision topics."""
+"""The join agent's two tables, changelog-backed and partitioned like the by-revision topics."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ logger = logging.getLogger(__name__)
 
 PUSH_TABLE = "pushes"
 PARKED_TABLE = "parked-jobs"
-JOB_STATE_TABLE = "job-states"
 
 
 @dataclass(frozen=True)
@@ -22,13 +21,12 @@ class JoinTables:
     """Tables of the join agent; plain dicts can stand in for them in unit tests.
 
     ``pushes`` maps `<repository>/<revision>` to the push record. ``parked`` maps the same
-    key to a parked-job entry (see ``streams.tables.parked``). ``job_states`` maps a job
-    guid to the state last applied to it.
+    key to a parked-job entry (see ``streams.tables.parked``). No table stores job states:
+    the database applies the job-state rule to the stored rows.
     """
 
     pushes: Any
     parked: Any
-    job_states: Any
 
 
 def rocksdb_options(settings: WorkerSettings) -> dict[str, Any]:
@@ -66,5 +64,4 @@ def create_tables(app: faust.App, settings: WorkerSettings) -> JoinTables:
     return JoinTables(
         pushes=table(PUSH_TABLE, "Push records by <repository>/<revision>."),
         parked=table(PARKED_TABLE, "Jobs waiting for their push, by <repository>/<revision>."),
-        job_states=table(JOB_STATE_TABLE, "Last applied state by job guid."),
     )

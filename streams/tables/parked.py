@@ -51,8 +51,9 @@ def add_job(entry: ParkedEntry | None, partition: int, job: ParkedJob) -> tuple[
     """Return a new entry with ``job`` appended, and whether it was appended.
 
     A job from the same topic, partition and offset as one already parked is the same event
-    consumed again after a restart, so it is not added twice. An equal record from another
-    offset is a separate event and is kept, as it would be applied if the push were known.
+    consumed again after a restart, so it is not added twice. Every other event is kept,
+    including a repeat or an older state of a parked guid, because the state rule runs only
+    when the jobs are released.
     """
     jobs = list(entry["jobs"]) if entry else []
     if any(parked["source"] == job["source"] for parked in jobs):

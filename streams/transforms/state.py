@@ -1,4 +1,4 @@
-"""Forward-only job state rule shared by the job-state table and the SQL upsert."""
+"""Forward-only job state rule that the join applies within a batch, as the SQL upsert does."""
 
 from __future__ import annotations
 

@@ -207,7 +207,7 @@ class FakeDatabase:
                 self.stored[guid] = StoredJob(record["job"]["state"], stored_result(record["job"]))
         return before
 
-    def job_states(self) -> list[tuple[str, str]]:
+    def written_states(self) -> list[tuple[str, str]]:
         """Return (guid, state) of every job written, in order."""
         return [(record["job"]["job_guid"], record["job"]["state"]) for record in self.jobs]
 
@@ -270,4 +270,4 @@ def accepted_pushes() -> FakePublisher:
 @pytest.fixture
 def tables() -> JoinTables:
     """Plain dicts standing in for the Faust tables."""
-    return JoinTables(pushes={}, parked={}, job_states={})
+    return JoinTables(pushes={}, parked={})

@@ -123,8 +123,10 @@ class DatabaseSink:
 
         Logs and task metadata are written only for jobs whose row this call inserted or
         updated. A job skipped by the state rule got them in the transaction that stored
-        its current event. Superseded guids get result `superseded` and state `completed`
-        unless they are completed already, because a completed job keeps its result.
+        its current event. The guids that an inserted or updated record lists as superseded
+        get result `superseded` and state `completed` unless they are completed already,
+        because a completed job keeps its result. A record skipped by the state rule
+        supersedes nothing, so a late event changes no row.
 
         Returns the row of each record's guid as the transaction found it before its
         upserts (None for a new guid); on PostgreSQL those rows stay locked until the commit.
@@ -320,12 +322,14 @@ async def _upsert_jobs(
 ) -> StoredJobs:
     """Upsert job rows, their children and the supersedes inside an open transaction.
 
-    Returns the rows of the records' guids as they were before the upserts.
+    Only records whose upsert applied complete the guids they list as superseded. Returns
+    the rows of the records' guids as they were before the upserts.
     """
     dialect = connection.dialect.name
     push_ids = await _push_ids(connection, records)
     before = await _lock_stored_jobs(connection, sorted({stored_guid(record) for record in records}))
 
+    superseded: set[str] = set()
     for batch in split_rounds(records, stored_guid):
         batch.sort(key=stored_guid)
         rows = [
@@ -337,10 +341,12 @@ async def _upsert_jobs(
         written["job"] += len(applied)
 
         await _write_job_children(connection, batch, applied, written)
+        for record in batch:
+            if stored_guid(record) in applied:
+                superseded.update(record.get("superseded", []))
 
-    superseded = sorted({guid for record in records for guid in record.get("superseded", [])})
     if superseded:
-        written["job"] += await _supersede(connection, superseded, now)
+        written["job"] += await _supersede(connection, sorted(superseded), now)
 
     return {record["job"]["job_guid"]: before.get(stored_guid(record)) for record in records}
 

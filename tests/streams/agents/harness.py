@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,18 @@ class WorkerProcess:
             if line.startswith(target + " "):
                 return float(line.split()[-1])
         return 0.0
+
+    async def wait_metric_total(self, names: Sequence[str], expected: float) -> None:
+        """Wait until the counters ``names``, without labels, add up to ``expected``."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        total = 0.0
+        while time.monotonic() < deadline:
+            values = [await asyncio.to_thread(self.metric, name) for name in names]
+            total = sum(values)
+            if total >= expected:
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"{' + '.join(names)} is {total}, expected {expected}:\n{self.tail()}")
 
     async def wait_metric(self, name: str, expected: float, **labels: str) -> None:
         """Wait until a counter reaches ``expected``."""

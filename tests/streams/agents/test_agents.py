@@ -119,7 +119,9 @@ async def test_poison_push_then_valid_push(worker, sent):
     assert good.message.acked is True
 
 
-async def test_join_accepts_parked_job_on_push(worker, sent):
+async def test_join_accepts_parked_job_on_push(sent):
+    database = FakeDatabase()
+    worker = await build_app(database)
     names = worker.settings.topics
     revision = revision_for("agent-join")
     key = f"autoland/{revision}".encode()
@@ -139,7 +141,7 @@ async def test_join_accepts_parked_job_on_push(worker, sent):
     assert list(parked) == [key.decode()]
     assert [r["job"]["job_guid"] for r in topic_values(sent, names.accepted_jobs)] == [job_guid(1)]
     assert key.decode() not in worker.tables.parked
-    assert worker.tables.job_states[job_guid(1)] == "completed"
+    assert database.stored[job_guid(1)].state == "completed"
 
 
 async def test_event_is_not_acked_while_database_is_down(sent):

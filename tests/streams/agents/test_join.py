@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from streams import metrics
-from streams.agents.join import JoinProcessor
+from streams.agents.join import BatchItem, JoinProcessor
 from streams.agents.source import SourceEvent
 from streams.config import TopicNames
 from streams.sinks.deadletter import DeadLetterSink
@@ -144,7 +144,7 @@ async def test_push_releases_parked_jobs_in_order(
         (job_guid(1), "completed"),
     ]
     # The database gets each guid's last event once; the accepted topic gets every event.
-    assert database.job_states() == [(job_guid(2), "running"), (job_guid(1), "completed")]
+    assert database.written_states() == [(job_guid(2), "running"), (job_guid(1), "completed")]
     assert [(v["job"]["job_guid"], v["job"]["state"]) for v in accepted_jobs.values()] == expected
     assert [entry["key"] for entry in accepted_jobs.sent] == [guid for guid, _ in expected]
     assert accepted_pushes.sent[0]["key"] == f"autoland/{revision}"
@@ -167,32 +167,97 @@ async def test_job_after_push_is_accepted(join, tables, database, accepted_jobs,
 
     await join(job_event(job_guid(3), revision, "running"))
 
-    assert database.job_states() == [(job_guid(3), "running")]
+    assert database.written_states() == [(job_guid(3), "running")]
     assert accepted_jobs.sent[0]["key"] == job_guid(3)
-    assert tables.job_states[job_guid(3)] == "running"
+    assert database.stored[job_guid(3)].state == "running"
     assert f"autoland/{revision}" not in tables.parked
 
 
-async def test_backward_event_is_dropped(join, database, push_event, job_event):
-    revision = revision_for("backward")
+async def test_backward_event_in_batch_is_dropped(join, database, accepted_jobs, push_event, job_event):
+    revision = revision_for("backward-batch")
     await join(push_event(revision))
-    await join(job_event(job_guid(4), revision, "completed"))
     dropped_before = counter_value(metrics.STATE_DROPPED)
 
-    await join(job_event(job_guid(4), revision, "running"))
+    await join.process_batch(
+        [
+            BatchItem(job_event(job_guid(4), revision, "completed", offset=1)),
+            BatchItem(job_event(job_guid(4), revision, "running", offset=2)),
+        ]
+    )
 
-    assert database.job_states() == [(job_guid(4), "completed")]
+    assert database.written_states() == [(job_guid(4), "completed")]
+    assert [v["job"]["state"] for v in accepted_jobs.values()] == ["completed"]
     assert counter_value(metrics.STATE_DROPPED) == dropped_before + 1
 
 
-async def test_backward_event_is_dropped_while_parked(join, tables, job_event):
-    revision = revision_for("backward-parked")
-    await join(job_event(job_guid(5), revision, "running"))
+async def test_backward_event_in_later_batch_is_behind(
+    join, database, accepted_jobs, push_event, job_event
+):
+    revision = revision_for("backward")
+    await join(push_event(revision))
+    await join(job_event(job_guid(4), revision, "completed", offset=1))
+    dropped_before = counter_value(metrics.STATE_DROPPED)
+    behind_before = counter_value(metrics.BEHIND_DATABASE)
 
-    await join(job_event(job_guid(5), revision, "pending"))
+    await join(job_event(job_guid(4), revision, "running", offset=2))
+
+    # The event reaches the database, whose state rule keeps the completed row.
+    assert database.stored[job_guid(4)].state == "completed"
+    assert [v["job"]["state"] for v in accepted_jobs.values()] == ["completed"]
+    assert counter_value(metrics.BEHIND_DATABASE) == behind_before + 1
+    assert counter_value(metrics.STATE_DROPPED) == dropped_before
+
+
+async def test_backward_event_is_parked_too(join, tables, job_event):
+    revision = revision_for("backward-parked")
+    await join(job_event(job_guid(5), revision, "running", offset=1))
+
+    await join(job_event(job_guid(5), revision, "pending", offset=2))
 
     states = [job["record"]["job"]["state"] for job in tables.parked[f"autoland/{revision}"]["jobs"]]
-    assert states == ["running"]
+    assert states == ["running", "pending"]
+
+
+async def test_parked_backward_event_is_dropped_on_release(
+    join, tables, database, accepted_jobs, push_event, job_event
+):
+    revision = revision_for("backward-released")
+    await join(job_event(job_guid(5), revision, "running", offset=1))
+    await join(job_event(job_guid(5), revision, "pending", offset=2))
+    dropped_before = counter_value(metrics.STATE_DROPPED)
+    released_before = counter_value(metrics.RELEASED)
+
+    await join(push_event(revision, offset=3))
+
+    assert [v["job"]["state"] for v in accepted_jobs.values()] == ["running"]
+    assert database.written_states() == [(job_guid(5), "running")]
+    assert database.stored[job_guid(5)].state == "running"
+    assert counter_value(metrics.STATE_DROPPED) == dropped_before + 1
+    assert counter_value(metrics.RELEASED) == released_before + 2
+    assert f"autoland/{revision}" not in tables.parked
+
+
+async def test_parked_events_of_later_batches_keep_order(
+    join, tables, database, accepted_jobs, push_event, job_event
+):
+    revision = revision_for("parked-later-batches")
+    first = job_event(job_guid(21), revision, "pending", offset=1)
+    await join(first)
+    await join.process_batch(
+        [
+            BatchItem(job_event(job_guid(21), revision, "completed", offset=2)),
+            BatchItem(job_event(job_guid(21), revision, "running", offset=3)),
+        ]
+    )
+    # The first event consumed again after a restart is not parked twice.
+    await join(first)
+    parked = [job["source"]["offset"] for job in tables.parked[f"autoland/{revision}"]["jobs"]]
+
+    await join(push_event(revision, offset=4))
+
+    assert parked == [1, 2, 3]
+    assert [v["job"]["state"] for v in accepted_jobs.values()] == ["pending", "completed"]
+    assert database.written_states() == [(job_guid(21), "completed")]
 
 
 async def test_repeated_state_is_applied(join, database, push_event, job_event):
@@ -202,17 +267,36 @@ async def test_repeated_state_is_applied(join, database, push_event, job_event):
 
     await join(job_event(job_guid(6), revision, "running"))
 
-    assert database.job_states() == [(job_guid(6), "running"), (job_guid(6), "running")]
+    assert database.written_states() == [(job_guid(6), "running"), (job_guid(6), "running")]
 
 
-async def test_second_completed_is_dropped(join, database, push_event, job_event):
+async def test_second_completed_in_batch_is_dropped(join, database, push_event, job_event):
     revision = revision_for("completed-twice")
     await join(push_event(revision))
-    await join(job_event(job_guid(7), revision, "completed"))
 
-    await join(job_event(job_guid(7), revision, "completed"))
+    await join.process_batch(
+        [
+            BatchItem(job_event(job_guid(7), revision, "completed", offset=1)),
+            BatchItem(job_event(job_guid(7), revision, "completed", offset=2)),
+        ]
+    )
 
-    assert database.job_states() == [(job_guid(7), "completed")]
+    assert database.written_states() == [(job_guid(7), "completed")]
+
+
+async def test_second_completed_in_later_batch_is_sent_again(
+    join, database, accepted_jobs, push_event, job_event
+):
+    # The repeat cannot be distinguished from a replay of a batch that a killed worker stored but
+    # never sent, so it is sent again with the same state and result.
+    revision = revision_for("completed-twice-later")
+    await join(push_event(revision))
+    await join(job_event(job_guid(7), revision, "completed", offset=1))
+
+    await join(job_event(job_guid(7), revision, "completed", offset=2))
+
+    assert [v["job"]["state"] for v in accepted_jobs.values()] == ["completed", "completed"]
+    assert database.stored[job_guid(7)].state == "completed"
 
 
 async def test_repeated_state_is_parked_twice(join, tables, job_event):
@@ -241,7 +325,7 @@ async def test_replayed_push_releases_nothing_twice(join, database, push_event, 
 
     await join(push_event(revision))
 
-    assert database.job_states() == [(job_guid(9), "completed")]
+    assert database.written_states() == [(job_guid(9), "completed")]
     assert len(database.pushes) == 2
 
 
@@ -257,7 +341,7 @@ async def test_leftover_parked_jobs_go_before_new_job(
 
     states = [(v["job"]["job_guid"], v["job"]["state"]) for v in accepted_jobs.values()]
     assert states == [(job_guid(10), "pending"), (job_guid(10), "running")]
-    assert database.job_states() == [(job_guid(10), "running")]
+    assert database.written_states() == [(job_guid(10), "running")]
 
 
 async def test_sweep_dead_letters_expired_jobs(
@@ -333,7 +417,7 @@ async def test_release_dead_letters_only_bad_record(
     await join(push_event(revision))
 
     # The fake database keeps the writes of the search for the rejected record as well.
-    assert {guid for guid, _ in database.job_states()} == {job_guid(16), job_guid(18)}
+    assert {guid for guid, _ in database.written_states()} == {job_guid(16), job_guid(18)}
     assert [entry["key"] for entry in accepted_jobs.sent] == [job_guid(16), job_guid(18)]
     assert len(dead_letter_publisher.sent) == 1
     assert dead_letter_publisher.values()[0]["source"]["offset"] == 17

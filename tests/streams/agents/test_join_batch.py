@@ -141,7 +141,6 @@ async def test_batch_stores_tables_after_write(join, tables, make_push, make_job
         [make_job(1, revision, "running", offset=0), make_push(revision, offset=1)]
     )
 
-    assert tables.job_states[job_guid(1)] == "running"
     assert f"autoland/{revision}" in tables.pushes
     assert f"autoland/{revision}" not in tables.parked
 
@@ -159,24 +158,41 @@ async def test_retriable_failure_leaves_tables(join, tables, database, make_push
         )
 
     assert tables.pushes == {}
-    assert tables.job_states == {}
+    assert tables.parked == {}
 
 
-async def test_superseded_job_is_completed_in_table(join, tables, accepted_jobs, make_push, make_job):
+async def test_superseded_job_is_completed_in_batch(join, database, accepted_jobs, make_push, make_job):
     revision = revision_for("batch-superseded")
-    await join.process_batch(
-        [make_push(revision, offset=0), make_job(1, revision, "running", offset=1)]
-    )
+    dropped_before = metrics.STATE_DROPPED._value.get()
 
     await join.process_batch(
         [
+            make_push(revision, offset=0),
+            make_job(1, revision, "running", offset=1),
             make_job(2, revision, "pending", offset=2, superseded=[job_guid(1)]),
             make_job(1, revision, "completed", offset=3),
         ]
     )
 
-    assert tables.job_states[job_guid(1)] == "completed"
     assert (job_guid(1), "completed") not in sent_states(accepted_jobs)
+    written = {record["job"]["job_guid"]: record for record in database.jobs}
+    assert written[job_guid(1)]["job"]["state"] == "running"
+    assert written[job_guid(2)]["superseded"] == [job_guid(1)]
+    assert metrics.STATE_DROPPED._value.get() == dropped_before + 1
+
+
+async def test_earlier_superseded_guid_is_written(
+    join, database, make_push, make_job
+):
+    revision = revision_for("batch-superseded-earlier")
+    await join.process_batch(
+        [make_push(revision, offset=0), make_job(1, revision, "running", offset=1)]
+    )
+
+    await join.process_batch([make_job(2, revision, "pending", offset=2, superseded=[job_guid(1)])])
+
+    written = {record["job"]["job_guid"]: record for record in database.jobs}
+    assert written[job_guid(2)]["superseded"] == [job_guid(1)]
 
 
 async def test_unknown_superseded_guid_is_left_alone(join, tables, database, make_push, make_job):
@@ -190,7 +206,7 @@ async def test_unknown_superseded_guid_is_left_alone(join, tables, database, mak
         ]
     )
 
-    assert tables.job_states[job_guid(1)] == "running"
+    assert database.stored[job_guid(1)].state == "running"
     written = {record["job"]["job_guid"]: record for record in database.jobs}
     assert written[job_guid(2)]["superseded"] == []
 
@@ -223,8 +239,8 @@ async def test_rejected_job_leaves_rest_of_batch(
 
     assert [guid for guid, _ in sent_states(accepted_jobs)] == [job_guid(i) for i in (1, 3, 4)]
     assert [record["source"]["offset"] for record in dead_letter_publisher.values()] == [2]
-    assert job_guid(2) not in tables.job_states
-    assert tables.job_states[job_guid(4)] == "running"
+    assert job_guid(2) not in database.stored
+    assert database.stored[job_guid(4)].state == "running"
 
 
 async def test_rejected_winner_keeps_earlier_event(
@@ -248,7 +264,7 @@ async def test_rejected_winner_keeps_earlier_event(
         ]
     )
 
-    assert tables.job_states[job_guid(1)] == "running"
+    assert database.stored[job_guid(1)].state == "running"
     assert sent_states(accepted_jobs) == [(job_guid(1), "running")]
     assert dead_letter_publisher.values()[0]["reason"] == "database-rejected"
 
@@ -295,7 +311,7 @@ async def test_sweep_splits_batch(join, topics, tables, database, make_source, m
 
 async def test_replay_behind_stored_row_not_sent(join, database, accepted_jobs, make_push, make_job):
     revision = revision_for("batch-replay-behind")
-    # A killed worker stored the completed row, but its job-states change never reached the changelog.
+    # An earlier batch, or a killed worker's batch that is now replayed, stored the completed row.
     database.stored[job_guid(1)] = StoredJob("completed", "success")
 
     await join.process_batch(
@@ -354,3 +370,35 @@ async def test_behind_events_are_counted(join, database, make_push, make_job):
     await join.process_batch([make_push(revision, offset=0), make_job(1, revision, "running", offset=1)])
 
     assert metrics.BEHIND_DATABASE._value.get() == before + 1
+
+
+async def test_stale_event_of_later_batch_not_sent(join, database, accepted_jobs, make_push, make_job):
+    revision = revision_for("batch-stale-later")
+    await join.process_batch(
+        [make_push(revision, offset=0), make_job(1, revision, "completed", offset=1)]
+    )
+    dropped_before = metrics.STATE_DROPPED._value.get()
+    behind_before = metrics.BEHIND_DATABASE._value.get()
+
+    await join.process_batch([make_job(1, revision, "running", offset=2)])
+
+    assert database.batches[1] == ([], [(job_guid(1), "running")])
+    assert database.stored[job_guid(1)] == StoredJob("completed", "success")
+    assert sent_states(accepted_jobs) == [(job_guid(1), "completed")]
+    assert metrics.BEHIND_DATABASE._value.get() == behind_before + 1
+    assert metrics.STATE_DROPPED._value.get() == dropped_before
+
+
+async def test_each_plan_starts_without_states(join, database, accepted_jobs, make_push, make_job):
+    revision = revision_for("batch-fresh-states")
+    await join.process_batch(
+        [make_push(revision, offset=0), make_job(1, revision, "running", offset=1)]
+    )
+
+    await join.process_batch(
+        [make_job(1, revision, "pending", offset=2), make_job(1, revision, "running", offset=3)]
+    )
+
+    # Pending is behind the stored running row, but the repeated running event is not.
+    assert database.batches[1] == ([], [(job_guid(1), "running")])
+    assert sent_states(accepted_jobs) == [(job_guid(1), "running"), (job_guid(1), "running")]

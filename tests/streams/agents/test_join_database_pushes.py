@@ -196,5 +196,4 @@ async def test_lookup_failure_leaves_tables(make_join, database, tables, accepte
 
     assert tables.pushes == {}
     assert tables.parked == {}
-    assert tables.job_states == {}
     assert accepted_jobs.sent == []

@@ -45,13 +45,17 @@ def test_changelog_names_match_faust(settings):
     app = create_faust_app(settings)
     tables = create_tables(app, settings)
 
-    faust_names = {
-        tables.pushes.changelog_topic_name,
-        tables.parked.changelog_topic_name,
-        tables.job_states.changelog_topic_name,
-    }
+    faust_names = {table.changelog_topic_name for table in app.tables.values()}
 
+    assert faust_names == {tables.pushes.changelog_topic_name, tables.parked.changelog_topic_name}
     assert set(changelog_topics(settings)) == faust_names
+
+
+def test_no_job_state_changelog(settings):
+    names = changelog_topics(settings)
+
+    assert [name for name in names if "job-states" in name] == []
+    assert len(names) == 2
 
 
 async def test_changelogs_are_created_compacted(settings, kafka_bootstrap_servers):

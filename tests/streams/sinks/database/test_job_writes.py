@@ -141,6 +141,41 @@ async def test_superseded_completed_kept(
     assert stored["result"] == "testfailed"
 
 
+async def test_stale_event_supersedes_nothing(
+    push_sink: DatabaseSink, make_job_record: JobFactory
+) -> None:
+    old = make_job_record(state="pending")
+    newer = make_job_record(state="completed")
+    await push_sink.write_jobs([old, newer])
+    stale = make_job_record(
+        guid=newer["job"]["job_guid"], state="running", superseded=[old["job"]["job_guid"]]
+    )
+
+    await push_sink.write_jobs([stale])
+
+    stored = await job_by_guid(push_sink.engine, old["job"]["job_guid"])
+    assert stored is not None
+    assert (stored["state"], stored["result"]) == ("pending", "unknown")
+
+
+async def test_stale_repeat_in_call_supersedes_nothing(
+    push_sink: DatabaseSink, make_job_record: JobFactory
+) -> None:
+    old = make_job_record(state="pending")
+    await push_sink.write_jobs([old])
+    completed = make_job_record(state="completed")
+    # The second record of the guid goes to a later round of upserts and is skipped there.
+    stale = make_job_record(
+        guid=completed["job"]["job_guid"], state="running", superseded=[old["job"]["job_guid"]]
+    )
+
+    await push_sink.write_jobs([completed, stale])
+
+    stored = await job_by_guid(push_sink.engine, old["job"]["job_guid"])
+    assert stored is not None
+    assert stored["state"] == "pending"
+
+
 async def test_skipped_event_adds_no_log(
     push_sink: DatabaseSink, make_job_record: JobFactory
 ) -> None:
