@@ -3,7 +3,8 @@
 Measures, one after the other on the local stack (``pulse-stack up``):
 
 1. raw baselines: an aiokafka consume-and-produce passthrough, a bare Faust agent that
-   forwards each record (batched sends, and each send awaited), and a bare kombu consumer;
+   forwards each record (Faust's own sends, each send awaited, and batches taken and sent
+   as the worker does), and a bare kombu consumer;
 2. the pipeline: pushes pre-loaded, then N raw job records with the bridge's headers,
    timed until the accepted-jobs topic has all N (the database row of each job is
    committed before its accepted record is sent), for each worker count;
@@ -126,12 +127,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         report["aiokafka_passthrough_per_second"] = _rate(args.jobs, seconds)
 
         logger.info("Baseline: bare Faust forwarding agent, batched sends")
-        seconds = await measure_faust_forward(bootstrap, f"{name}.fwd.", records, args.partitions, False, run_dir, args.timeout)
+        seconds = await measure_faust_forward(bootstrap, f"{name}.fwd.", records, args.partitions, "each", run_dir, args.timeout)
         report["faust_forward_per_second"] = _rate(args.jobs, seconds)
+
+        logger.info("Baseline: bare Faust forwarding agent, batches taken and sent like the worker's")
+        seconds = await measure_faust_forward(bootstrap, f"{name}.fwdbatch.", records, args.partitions, "batches", run_dir, args.timeout)
+        report["faust_forward_batches_per_second"] = _rate(args.jobs, seconds)
 
         if not args.skip_awaited_faust:
             logger.info("Baseline: bare Faust forwarding agent, each send awaited")
-            seconds = await measure_faust_forward(bootstrap, f"{name}.fwdawait.", records, args.partitions, True, run_dir, args.timeout)
+            seconds = await measure_faust_forward(bootstrap, f"{name}.fwdawait.", records, args.partitions, "awaited", run_dir, args.timeout)
             report["faust_forward_awaited_per_second"] = _rate(args.jobs, seconds)
 
         logger.info("Baseline: bare kombu consumer")
@@ -164,6 +169,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             result = await run_pipeline(plan, latency)
             entry = asdict(result)
             entry["ratio_to_faust_forward"] = _ratio(result.jobs_per_second, report.get("faust_forward_per_second"))
+            entry["ratio_to_faust_forward_batches"] = _ratio(result.jobs_per_second, report.get("faust_forward_batches_per_second"))
             entry["ratio_to_faust_forward_awaited"] = _ratio(result.jobs_per_second, report.get("faust_forward_awaited_per_second"))
             entry["ratio_to_aiokafka_passthrough"] = _ratio(result.jobs_per_second, report.get("aiokafka_passthrough_per_second"))
             report["pipeline"].append(entry)

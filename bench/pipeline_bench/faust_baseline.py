@@ -17,9 +17,12 @@ WARM_UP_TIMEOUT = 120.0
 
 
 async def measure_faust_forward(
-    bootstrap: str, prefix: str, records: list[RawRecord], partitions: int, await_delivery: bool, run_dir: Path, timeout: float
+    bootstrap: str, prefix: str, records: list[RawRecord], partitions: int, mode: str, run_dir: Path, timeout: float
 ) -> float | None:
-    """Return the seconds from producing ``records`` until the forwarder copied all, or None on timeout."""
+    """Return the seconds from producing ``records`` until the forwarder copied all, or None on timeout.
+
+    ``mode`` is the forwarder's FORWARD_MODE (see ``faust_forward``).
+    """
     in_topic = f"{prefix}in"
     out_topic = f"{prefix}out"
     await create_topics(bootstrap, [in_topic, out_topic], partitions)
@@ -31,7 +34,7 @@ async def measure_faust_forward(
         "FORWARD_OUT_TOPIC": out_topic,
         "FORWARD_PARTITIONS": str(partitions),
         "FORWARD_DATA_DIR": str(run_dir / f"{prefix}data"),
-        "FORWARD_AWAIT_DELIVERY": "1" if await_delivery else "0",
+        "FORWARD_MODE": mode,
     }
     counter = TopicCounter(bootstrap, out_topic, partitions)
     await counter.start()
