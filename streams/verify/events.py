@@ -117,9 +117,9 @@ def raw_job_events(records: Sequence[KafkaRecord]) -> list[JobEvent]:
 
 
 def all_job_events(raw_jobs: Sequence[KafkaRecord], jobs: Sequence[KafkaRecord]) -> list[JobEvent]:
-    """Return the events of the raw job topic, then those of the job-by-revision topic that
-    came from elsewhere (task events).
+    """Return the events of the raw job topic, then the job-by-revision events of other origin.
 
+    The other origin is task events, whose jobs only the job-by-revision topic contains.
     The join reads most raw jobs in place. It re-keys the others to the job-by-revision topic
     with their headers, so a message id found on the raw topic is counted once.
     """

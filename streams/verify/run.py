@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 async def verify(published_ids: Sequence[str], settings: WorkerSettings, database_url: str) -> VerifyReport:
-    """Read the by-revision, accepted-job and dead-letter topics to their current end, then the rows."""
+    """Read the by-revision, raw job, accepted-job and dead-letter topics to their end, then the rows."""
     topics = settings.topics
     names = (topics.pushes, topics.raw_jobs, topics.jobs, topics.accepted_jobs, topics.dead_letter)
     reader = TopicReader(",".join(settings.bootstrap_servers), names, settings.topic_partitions)
