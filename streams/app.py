@@ -15,11 +15,12 @@ from streams.agents.failures import consume
 from streams.agents.flow_control import WorkerFaustApp
 from streams.agents.ingest import PUSH_STAGE, JobIngest, PushIngest
 from streams.agents.ingest_batch import IngestBatchHandler
-from streams.agents.join import STAGE as JOIN_STAGE
 from streams.agents.job_routing import RawJobRouter
+from streams.agents.join import STAGE as JOIN_STAGE
 from streams.agents.join import JoinDatabase, JoinProcessor
 from streams.agents.lookup_service import LookupService
 from streams.agents.publish import TopicPublisher
+from streams.agents.record_batches import running_kafka_producer
 from streams.agents.retry import Backoff
 from streams.agents.tasks import TASK_STAGE, TaskIngest
 from streams.config import WorkerSettings
@@ -116,6 +117,22 @@ def create_faust_app(settings: WorkerSettings) -> faust.App:
     )
 
 
+async def topic_partition_count(app: faust.App, topic: str) -> int | None:
+    """Return the partition count of ``topic`` from the producer's cluster metadata.
+
+    The consumer's own metadata snapshot lists topics only on the group leader
+    (aiokafka 0.14), so every worker asks the producer, which fetches the topic's metadata
+    when it lacks it. Returns None while the producer or the broker is not ready, and the
+    caller asks again with its next batch.
+    """
+    try:
+        producer = await running_kafka_producer(app)
+        return len(await producer.partitions_for(topic))
+    except Exception as error:  # noqa: BLE001 - aiokafka and Faust raise several types here
+        logger.warning("Reading the partition count of %s failed: %r", topic, error)
+        return None
+
+
 def create_app(
     settings: WorkerSettings,
     *,
@@ -153,8 +170,7 @@ def create_app(
     router = RawJobRouter(
         raw_topic=settings.topics.raw_jobs,
         table_partitions=settings.topic_partitions,
-        # Read when the first raw job arrives; the consumer does not exist yet here.
-        topic_partitions=lambda topic: app.consumer.topic_partitions(topic),
+        topic_partitions=lambda topic: topic_partition_count(app, topic),
         ingest=job_ingest,
         forward=TopicPublisher(topics.jobs, backoff),
         dead_letters=dead_letters,

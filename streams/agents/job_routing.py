@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from streams.agents.failures import dead_letter_with_retry
@@ -46,7 +46,7 @@ class RawJobRouter:
         *,
         raw_topic: str,
         table_partitions: int,
-        topic_partitions: Callable[[str], int | None],
+        topic_partitions: Callable[[str], Awaitable[int | None]],
         ingest: JobIngest,
         forward: Publisher,
         dead_letters: DeadLetterSink,
@@ -66,13 +66,14 @@ class RawJobRouter:
         """Name of the raw job topic whose events this router handles."""
         return self._raw_topic
 
-    def route(self, items: Sequence[BatchItem]) -> RoutedRun:
+    async def route(self, items: Sequence[BatchItem]) -> RoutedRun:
         """Transform the raw job events of ``items`` and keep the other events as they are.
 
         A raw job joined in place keeps its raw source event and carries its job record.
         Raises only infrastructure faults. Every other transform error becomes a rejection.
         """
         routed = RoutedRun()
+        co_partitioned = await self._is_co_partitioned()
         for item in items:
             if item.source.topic != self._raw_topic:
                 routed.items.append(item)
@@ -87,7 +88,7 @@ class RawJobRouter:
                 continue
 
             assert outgoing is not None
-            if self._joins_in_place(outgoing, item.source):
+            if co_partitioned and self._joins_in_place(outgoing, item.source):
                 routed.items.append(replace(item, record=outgoing.value))
             else:
                 routed.forwards.append((item.source, outgoing))
@@ -118,19 +119,16 @@ class RawJobRouter:
             )
 
     def _joins_in_place(self, outgoing: OutgoingRecord, source: SourceEvent) -> bool:
-        if not self._is_co_partitioned():
-            return False
-
         key = outgoing.key.encode("utf-8") if isinstance(outgoing.key, str) else outgoing.key
         if key is None:
             return False
         return partition_for_key(key, self._table_partitions) == source.partition
 
-    def _is_co_partitioned(self) -> bool:
-        # The count is read from the consumer's metadata once it is known, and kept, because
+    async def _is_co_partitioned(self) -> bool:
+        # The count is read from the cluster metadata once it is known, and kept, because
         # Kafka never lowers a topic's partition count.
         if self._co_partitioned is None:
-            count = self._topic_partitions(self._raw_topic)
+            count = await self._topic_partitions(self._raw_topic)
             if count is None:
                 return False
             self._co_partitioned = count == self._table_partitions

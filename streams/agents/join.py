@@ -148,7 +148,7 @@ class JoinProcessor:
 
     async def _process_run(self, items: list[BatchItem]) -> None:
         if items and self._router is not None:
-            routed = self._router.route(items)
+            routed = await self._router.route(items)
             await self._router.send(routed)
             items = routed.items
 

@@ -32,10 +32,13 @@ def make_router(registry, forward, dead_letters):
     """Build a router whose raw topic reports ``raw_partitions`` partitions."""
 
     def build(raw_partitions: int | None = PARTITIONS) -> RawJobRouter:
+        async def partition_count(topic: str) -> int | None:
+            return raw_partitions if topic == RAW_TOPIC else None
+
         return RawJobRouter(
             raw_topic=RAW_TOPIC,
             table_partitions=PARTITIONS,
-            topic_partitions=lambda topic: raw_partitions if topic == RAW_TOPIC else None,
+            topic_partitions=partition_count,
             ingest=JobIngest(registry, forward, max_bytes=1_000_000),
             forward=forward,
             dead_letters=dead_letters,
@@ -58,11 +61,11 @@ def make_raw_job(make_source):
     return build
 
 
-def test_job_in_push_partition_is_joined_in_place(make_router, make_raw_job):
+async def test_job_in_push_partition_is_joined_in_place(make_router, make_raw_job):
     revision = revision_for("routing-in-place")
     item = make_raw_job(1, revision)
 
-    routed = make_router().route([item])
+    routed = await make_router().route([item])
 
     assert routed.forwards == []
     assert routed.rejections == []
@@ -71,24 +74,24 @@ def test_job_in_push_partition_is_joined_in_place(make_router, make_raw_job):
     assert routed.items[0].record["revision"] == revision
 
 
-def test_job_in_other_partition_is_rekeyed(make_router, make_raw_job):
+async def test_job_in_other_partition_is_rekeyed(make_router, make_raw_job):
     revision = revision_for("routing-other")
     item = make_raw_job(2, revision, shift=1)
 
-    routed = make_router().route([item])
+    routed = await make_router().route([item])
 
     assert routed.items == []
     assert [source for source, _ in routed.forwards] == [item.source]
     assert routed.forwards[0][1].key == f"autoland/{revision}"
 
 
-def test_other_topics_keep_their_order(make_router, make_raw_job, make_source):
+async def test_other_topics_keep_their_order(make_router, make_raw_job, make_source):
     revision = revision_for("routing-order")
     push = BatchItem(make_source("pulse-pushes-by-revision", {"repository": "autoland"}, offset=1))
     job = make_raw_job(3, revision, offset=2)
     sweep = BatchItem(make_source("pulse-join-sweep", {"sent_at": 1}, offset=3))
 
-    routed = make_router().route([push, job, sweep])
+    routed = await make_router().route([push, job, sweep])
 
     assert [item.source.offset for item in routed.items] == [1, 2, 3]
     assert routed.items[0] is push
@@ -96,20 +99,20 @@ def test_other_topics_keep_their_order(make_router, make_raw_job, make_source):
 
 
 @pytest.mark.parametrize("raw_partitions", [None, 4])
-def test_unknown_or_other_count_rekeys_all(make_router, make_raw_job, raw_partitions):
+async def test_unknown_or_other_count_rekeys_all(make_router, make_raw_job, raw_partitions):
     revision = revision_for("routing-count")
     items = [make_raw_job(index, revision, offset=index) for index in range(3)]
 
-    routed = make_router(raw_partitions).route(items)
+    routed = await make_router(raw_partitions).route(items)
 
     assert routed.items == []
     assert [source.offset for source, _ in routed.forwards] == [0, 1, 2]
 
 
-def test_bad_raw_job_is_rejected(make_router, make_source):
+async def test_bad_raw_job_is_rejected(make_router, make_source):
     item = BatchItem(make_source(RAW_TOPIC, b"not json", key="task", offset=7))
 
-    routed = make_router().route([item])
+    routed = await make_router().route([item])
 
     assert routed.items == []
     assert routed.forwards == []
@@ -123,7 +126,7 @@ async def test_send_forwards_and_dead_letters(make_router, make_raw_job, make_so
     bad = BatchItem(make_source(RAW_TOPIC, b"{", key="task", offset=9))
     router = make_router()
 
-    await router.send(router.route([*moved, bad]))
+    await router.send(await router.route([*moved, bad]))
 
     assert [value["job"]["job_guid"] for value in forward.values()] == [job_guid(index) for index in range(3)]
     dead = dead_letter_publisher.values()
@@ -138,7 +141,7 @@ async def test_too_large_forward_is_dead_lettered(make_router, make_raw_job, for
     forward.failures.append(RejectedMessage(RejectReason.TOO_LARGE, "record too large"))
     router = make_router()
 
-    await router.send(router.route([item]))
+    await router.send(await router.route([item]))
 
     assert forward.values() == []
     dead = dead_letter_publisher.values()
