@@ -126,7 +126,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         seconds = await measure_passthrough(bootstrap, f"{name}.pass.", records, args.partitions, args.timeout)
         report["aiokafka_passthrough_per_second"] = _rate(args.jobs, seconds)
 
-        logger.info("Baseline: bare Faust forwarding agent, batched sends")
+        logger.info("Baseline: bare Faust forwarding agent, one Faust send per event")
         seconds = await measure_faust_forward(bootstrap, f"{name}.fwd.", records, args.partitions, "each", run_dir, args.timeout)
         report["faust_forward_per_second"] = _rate(args.jobs, seconds)
 

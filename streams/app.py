@@ -121,8 +121,8 @@ async def topic_partition_count(app: faust.App, topic: str) -> int | None:
     """Return the partition count of ``topic`` from the producer's cluster metadata.
 
     The consumer's own metadata snapshot lists topics only on the group leader
-    (aiokafka 0.14), so every worker asks the producer, which fetches the topic's metadata
-    when it lacks it. Returns None while the producer or the broker is not ready, and the
+    (aiokafka 0.14), so every worker reads the count through the producer, which fetches the
+    topic's metadata when it lacks it. Returns None while the producer or the broker is not ready, and the
     caller asks again with its next batch.
     """
     try:
@@ -222,7 +222,7 @@ def create_app(
     # The push, job and sweep topics are co-partitioned: partition N of each is assigned
     # to the same worker and handled by this one agent, in the table partition N. The raw
     # job topic is read here too, because the bridge keys a raw job by its push (see
-    # RawJobRouter); with the same partition count Faust assigns it with the others.
+    # RawJobRouter). Faust assigns it with the others when its partition count is the same.
     join_channel = app.topic(
         settings.topics.pushes,
         settings.topics.jobs,

@@ -149,6 +149,13 @@ async def _partition_count(settings: WorkerSettings, topic: str) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=list(settings.bootstrap_servers))
     await admin.start()
     try:
+        # A metadata request that names a missing topic makes a broker with
+        # auto.create.topics.enable create it, so the topic list is checked first.
+        if topic not in await admin.list_topics():
+            raise RuntimeError(
+                f"topic {topic} not found at {','.join(settings.bootstrap_servers)}; "
+                "check TOPIC_PREFIX (it ends with the separator, as `make run` prints it)"
+            )
         descriptions = await admin.describe_topics([topic])
     finally:
         await admin.close()

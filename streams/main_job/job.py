@@ -121,7 +121,7 @@ async def run_job(
         await _delete_run_topics(settings, worker_settings)
         shutil.rmtree(settings.run_dir / "worker", ignore_errors=True)
     else:
-        summary += f"\nTopics kept: prefix {settings.topic_prefix}; logs in {settings.run_dir}"
+        summary += f"\nTopics kept: TOPIC_PREFIX={settings.topic_prefix!r}; logs in {settings.run_dir}"
     return RunOutcome(exit_code, summary)
 
 
