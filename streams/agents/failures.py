@@ -103,6 +103,32 @@ async def dead_letter_with_retry(
             await sleep_while_owned(delay, f"dead-lettering {source.position}")
 
 
+async def reject_event(
+    source: SourceEvent,
+    stage: str,
+    error: BaseException,
+    dead_letters: DeadLetterSink,
+    backoff: Backoff,
+) -> None:
+    """Log why ``source`` failed in ``stage`` and dead-letter it with that error.
+
+    A RejectedMessage is bad input and logs one line. Any other error is a poison message and
+    logs its traceback.
+    """
+    if isinstance(error, RejectedMessage):
+        logger.info("Rejected %s key=%s in %s: %s", source.position, source.key_text, stage, error)
+    else:
+        logger.error(
+            "Poison message %s key=%s in %s: %r",
+            source.position,
+            source.key_text,
+            stage,
+            error,
+            exc_info=error,
+        )
+    await dead_letter_with_retry(source, stage, error, dead_letters, backoff)
+
+
 async def consume(
     stream: Any,
     stage: str,

@@ -6,13 +6,12 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from streams.agents.failures import dead_letter_with_retry
+from streams.agents.failures import reject_event
 from streams.agents.faults import is_infrastructure_error
 from streams.agents.join_plan import BatchItem
 from streams.agents.publish import OutgoingRecord, Publisher
 from streams.agents.retry import Backoff
 from streams.agents.source import SourceEvent
-from streams.errors import RejectedMessage
 from streams.sinks.deadletter import DeadLetterSink
 
 logger = logging.getLogger(__name__)
@@ -91,16 +90,4 @@ class IngestBatchHandler:
         )
 
     async def _dead_letter(self, source: SourceEvent, error: BaseException) -> None:
-        stage = self._ingest.stage
-        if isinstance(error, RejectedMessage):
-            logger.info("Rejected %s key=%s in %s: %s", source.position, source.key_text, stage, error)
-        else:
-            logger.error(
-                "Poison message %s key=%s in %s: %r",
-                source.position,
-                source.key_text,
-                stage,
-                error,
-                exc_info=error,
-            )
-        await dead_letter_with_retry(source, stage, error, self._dead_letters, self._backoff)
+        await reject_event(source, self._ingest.stage, error, self._dead_letters, self._backoff)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from streams.agents.failures import dead_letter_with_retry
+from streams.agents.failures import reject_event
 from streams.agents.faults import is_infrastructure_error
 from streams.agents.ingest import JOB_STAGE, JobIngest
 from streams.agents.join_plan import BatchItem
@@ -14,7 +14,6 @@ from streams.agents.partitioning import partition_for_key
 from streams.agents.publish import OutgoingRecord, Publisher
 from streams.agents.retry import Backoff
 from streams.agents.source import SourceEvent
-from streams.errors import RejectedMessage
 from streams.sinks.deadletter import DeadLetterSink
 
 logger = logging.getLogger(__name__)
@@ -143,15 +142,4 @@ class RawJobRouter:
         return self._co_partitioned
 
     async def _dead_letter(self, source: SourceEvent, error: BaseException) -> None:
-        if isinstance(error, RejectedMessage):
-            logger.info("Rejected %s key=%s in %s: %s", source.position, source.key_text, JOB_STAGE, error)
-        else:
-            logger.error(
-                "Poison message %s key=%s in %s: %r",
-                source.position,
-                source.key_text,
-                JOB_STAGE,
-                error,
-                exc_info=error,
-            )
-        await dead_letter_with_retry(source, JOB_STAGE, error, self._dead_letters, self._backoff)
+        await reject_event(source, JOB_STAGE, error, self._dead_letters, self._backoff)
