@@ -115,7 +115,7 @@ class JobIngest:
 
         key = push_key(record)
         logger.debug(
-            "Re-keyed job %s state %s to push %s from %s",
+            "Transformed job %s state %s of push %s from %s",
             record["job"]["job_guid"],
             record["job"]["state"],
             key,
