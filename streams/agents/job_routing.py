@@ -60,11 +60,6 @@ class RawJobRouter:
         self._backoff = backoff
         self._co_partitioned: bool | None = None
 
-    @property
-    def raw_topic(self) -> str:
-        """Name of the raw job topic whose events this router handles."""
-        return self._raw_topic
-
     async def route(self, items: Sequence[BatchItem]) -> RoutedRun:
         """Transform the raw job events of ``items`` and keep the other events as they are.
 

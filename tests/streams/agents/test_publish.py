@@ -321,8 +321,8 @@ async def test_publish_many_splits_rejected_batch():
     assert results[4] is not None
     assert results[4].reason.value == "too-large"
     assert [result for index, result in enumerate(results) if index != 4] == [None] * 11
-    kept = [record for record in records if record is not records[4]]
-    for partition, order in expected_order(kept, 2).items():
+    delivered = [record for record in records if record is not records[4]]
+    for partition, order in expected_order(delivered, 2).items():
         assert last_copies(producer.stored[partition]) == order
     rejected = [send for send in producer.sends if (b"key-1", b"y" * 1000) in send[1]]
     assert [len(batch) for _, batch in rejected][-1] == 1
